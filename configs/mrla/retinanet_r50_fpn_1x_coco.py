@@ -1,0 +1,2 @@
+# MRLA paper, COCO baseline: RetinaNet (lr 0.01 for batch 16, as mmdet's and the official MRLA config), ResNet-50-FPN, 1x, mmdet's standard setting.
+_base_ = ['mmdet::retinanet/retinanet_r50_fpn_1x_coco.py', '../_base_/mmattn_imports.py']

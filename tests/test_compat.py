@@ -1,0 +1,125 @@
+"""Each compatibility fix: the failure it prevents (fix disabled) and the fixed behaviour."""
+import numpy as np
+import pytest
+
+from conftest import run_py
+
+RESUME_SNIPPET = r'''
+import os, tempfile, torch
+import numpy as np
+import mmattn
+from mmengine.logging import MessageHub
+from mmengine.runner.checkpoint import _load_checkpoint, save_checkpoint
+hub = MessageHub.get_instance('compat-test')
+hub.update_scalar('train/loss', 1.5)
+ckpt = dict(meta=dict(seed=np.int64(7), epoch=1), message_hub=hub.state_dict(),
+            state_dict={'w': torch.ones(2)})
+path = os.path.join(tempfile.mkdtemp(), 'ckpt.pth')
+save_checkpoint(ckpt, path)
+loaded = _load_checkpoint(path, map_location='cpu')
+print('LOADED', float(loaded['message_hub']['log_scalars']['train/loss'].current()),
+      int(loaded['meta']['seed']))
+'''
+
+
+def test_torch_load_resume_needs_fix():
+    """mmengine checkpoints (message hub, numpy seed) load under torch's weights_only default."""
+    proc = run_py(RESUME_SNIPPET, env={'MMATTN_COMPAT_DISABLE': 'torch_load_weights_only'},
+                  check=False)
+    assert proc.returncode != 0
+    assert 'HistoryBuffer' in proc.stderr or 'Unsupported global' in proc.stderr
+    proc = run_py(RESUME_SNIPPET)
+    assert 'LOADED 1.5 7' in proc.stdout
+
+
+def test_torch_load_still_refuses_arbitrary_globals(tmp_path):
+    """The allow-list is narrow: a pickled arbitrary class still needs weights_only=False."""
+    import torch
+
+    import mmattn  # noqa: F401
+    from mmengine.runner.checkpoint import _load_checkpoint
+    path = tmp_path / 'evil.pth'
+    torch.save({'x': _Arbitrary()}, path)
+    with pytest.raises(Exception, match='Unsupported global|weights_only'):
+        _load_checkpoint(str(path), map_location='cpu')
+
+
+class _Arbitrary:
+    pass
+
+
+def _reference_hue(img, hue_factor):
+    """numpy 1 semantics of mmcv.adjust_hue (cv2 backend): hue += uint8(factor*255) mod 256."""
+    import cv2
+    hsv = cv2.cvtColor(img, cv2.COLOR_BGR2HSV_FULL)
+    hsv[..., 0] = ((hsv[..., 0].astype(np.int64) + int(hue_factor * 255)) % 256).astype(np.uint8)
+    return cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR_FULL)
+
+
+@pytest.mark.parametrize('backend', ['cv2', 'pillow'])
+def test_adjust_hue_negative(backend):
+    import mmcv
+
+    import mmattn  # noqa: F401
+    from mmattn import compat
+    rng = np.random.RandomState(0)
+    img = rng.randint(0, 256, size=(16, 16, 3)).astype(np.uint8)
+    original = compat.adjust_hue.__wrapped__
+    if int(np.__version__.split('.')[0]) >= 2:
+        with pytest.raises(OverflowError):
+            original(img, -0.2, backend=backend)
+    out = mmcv.adjust_hue(img, -0.2, backend=backend)
+    assert out.shape == img.shape and out.dtype == img.dtype
+    if backend == 'cv2':
+        np.testing.assert_array_equal(out, _reference_hue(img, -0.2))
+    # positive factors: identical to mmcv's own function
+    np.testing.assert_array_equal(mmcv.adjust_hue(img, 0.3, backend=backend),
+                                  original(img, 0.3, backend=backend))
+    with pytest.raises(ValueError, match='hue_factor'):
+        mmcv.adjust_hue(img, 0.7)
+
+
+STUB_SNIPPET = r'''
+import mmattn, torchvision, sys
+from mmattn.utils.torchvision_stub import is_stub
+import mmpretrain.models, mmpretrain.datasets
+print('STUB', is_stub(), torchvision.__version__)
+'''
+
+
+def test_torchvision_stub_lets_mmpretrain_import():
+    proc = run_py(STUB_SNIPPET)
+    assert 'STUB True 0.0.0+mmattn.stub' in proc.stdout
+    proc = run_py(STUB_SNIPPET, env={'MMATTN_COMPAT_DISABLE': 'torchvision_stub'}, check=False)
+    assert proc.returncode != 0  # mmpretrain cannot be imported without it here
+
+
+def test_real_torchvision_is_left_alone(tmp_path):
+    """A working torchvision (here a fake importable package) is never replaced."""
+    pkg = tmp_path / 'torchvision'
+    pkg.mkdir()
+    (pkg / '__init__.py').write_text("__version__ = '9.9.9-real'\n")
+    proc = run_py('import mmattn, torchvision; from mmattn.utils.torchvision_stub import '
+                  'is_stub; print("TV", torchvision.__version__, is_stub())',
+                  env={'PYTHONPATH': str(tmp_path)})
+    assert 'TV 9.9.9-real False' in proc.stdout
+
+
+def test_stub_box_ops_and_clear_errors():
+    import torch
+
+    from mmattn.utils import torchvision_stub
+    mods = torchvision_stub.build_modules()
+    boxes = mods['torchvision.ops.boxes']
+    a = torch.tensor([[0., 0., 2., 2.], [1., 1., 3., 3.]])
+    b = torch.tensor([[1., 1., 2., 2.]])
+    torch.testing.assert_close(boxes.box_iou(a, b), torch.tensor([[0.25], [0.25]]))
+    torch.testing.assert_close(boxes.generalized_box_iou(a, a)[0, 1],
+                               torch.tensor(1 / 7 - (9 - 7) / 9))
+    with pytest.raises(RuntimeError, match='torchvision is not installed'):
+        mods['torchvision.transforms'].RandomResizedCrop(224)
+
+
+def test_compat_disable_rejects_unknown_names():
+    proc = run_py('import mmattn', env={'MMATTN_COMPAT_DISABLE': 'nope'}, check=False)
+    assert proc.returncode != 0 and 'accepted' in proc.stderr and 'nope' in proc.stderr

@@ -1,0 +1,57 @@
+"""Every config in configs/ builds, trains one step and runs one test step on generated data.
+
+Only the data root, image size and schedule change (mmattn/testing/toy_cfg.py); the model, the
+pipelines and the evaluators are the ones a researcher launches on 8 GPUs.
+"""
+import glob
+import math
+import os.path as osp
+import uuid
+
+import pytest
+
+from conftest import REPO
+
+pytestmark = pytest.mark.slow
+
+CONFIGS = sorted(
+    p for p in glob.glob(osp.join(REPO, 'configs', '**', '*.py'), recursive=True)
+    if '_base_' not in p.split(osp.sep) and not osp.basename(p).startswith('_'))
+DATA = {'mmdet': 'coco', 'mmseg': 'ade20k', 'mmpretrain': 'imagenet'}
+
+
+def _id(path):
+    return osp.relpath(path, osp.join(REPO, 'configs'))
+
+
+def run_one_step(config_path, toy_root, tmp_path):
+    from mmengine.config import Config
+
+    import mmattn  # noqa: F401
+    from mmattn.apis import build_runner_from_cfg, library_of
+    from mmattn.testing import make_toy_cfg
+    cfg = Config.fromfile(config_path)
+    library = library_of(cfg)
+    cfg = make_toy_cfg(cfg, str(toy_root / DATA[library]), max_iters=1, batch_size=2,
+                       val=False)
+    cfg.work_dir = str(tmp_path)
+    cfg.visualizer.name = f'vis_{uuid.uuid4().hex}'  # runners in one process share by name
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=-1)
+    runner = build_runner_from_cfg(cfg)
+    runner.train()
+    losses = runner.message_hub.get_scalar('train/loss').current()
+    assert math.isfinite(losses), f'{_id(config_path)}: training loss {losses}'
+    metrics = runner.test()
+    assert metrics, f'{_id(config_path)}: the test step returned no metrics'
+    return library, metrics
+
+
+@pytest.mark.parametrize('config_path', CONFIGS, ids=[_id(p) for p in CONFIGS])
+def test_config_trains_and_tests_one_step(config_path, toy_root, tmp_path):
+    library, metrics = run_one_step(config_path, toy_root, tmp_path)
+    key = {'mmdet': 'coco/bbox_mAP', 'mmseg': 'mIoU', 'mmpretrain': 'accuracy/top1'}[library]
+    assert any(k.endswith(key) for k in metrics), (key, sorted(metrics))
+
+
+def test_configs_found():
+    assert len(CONFIGS) >= 20

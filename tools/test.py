@@ -1,0 +1,78 @@
+"""Evaluate a checkpoint with an mmattn (or any mmdet/mmseg/mmpretrain) config.
+
+Usage: python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out FILE] [--show-dir DIR]
+       [--cfg-options k=v ...] [--launcher none|pytorch|slurm|mpi]
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+import mmattn  # noqa: E402,F401
+from mmattn.apis import adapt_launcher, build_runner_from_cfg, library_of, load_config  # noqa: E402
+from mmengine.config import DictAction  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Test (evaluate) a model')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='the dir to save the evaluation metrics')
+    parser.add_argument('--out', help='dump predictions to a pickle file (mmdet/mmseg)')
+    parser.add_argument('--show-dir', help='save images with predictions drawn into this dir')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override settings in the config, key=value')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def setup_cfg(args):
+    if not osp.isfile(args.checkpoint):
+        raise FileNotFoundError(f'checkpoint {args.checkpoint!r} does not exist')
+    cfg = load_config(args.config, args.cfg_options)
+    adapt_launcher(cfg, args.launcher)
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg.load_from = args.checkpoint
+    library = library_of(cfg)
+    if args.show_dir:
+        hooks = cfg.default_hooks
+        if 'visualization' not in hooks:
+            raise ValueError('--show-dir: the config has no default_hooks.visualization')
+        hooks.visualization.draw = True
+        if library == 'mmdet':
+            hooks.visualization.test_out_dir = args.show_dir
+        else:
+            hooks.visualization.setdefault('interval', 1)
+            cfg.visualizer.save_dir = args.show_dir
+    if args.out:
+        if library == 'mmdet':
+            cfg.test_evaluator = [cfg.test_evaluator] if isinstance(
+                cfg.test_evaluator, dict) else list(cfg.test_evaluator)
+            cfg.test_evaluator.append(dict(type='DumpDetResults', out_file_path=args.out))
+        elif library == 'mmseg':
+            cfg.test_evaluator['output_dir'] = args.out
+            cfg.test_evaluator['keep_results'] = True
+        else:
+            raise ValueError('--out: accepted for mmdet and mmseg configs only')
+    return cfg
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = setup_cfg(args)
+    runner = build_runner_from_cfg(cfg)
+    return runner.test()
+
+
+if __name__ == '__main__':
+    main()
