@@ -5,13 +5,21 @@ the error it prevents and has a test in ``tests/test_compat.py`` that fails with
 
 1. ``torch_load_weights_only``: torch >= 2.6 loads with ``weights_only=True`` by default and
    mmengine 0.10.7 does not pass the argument, so resuming fails with ``Unsupported global:
-   mmengine.logging.history_buffer.HistoryBuffer`` (the message hub and numpy scalars mmengine
-   stores in every checkpoint). Fix: allow-list exactly the globals mmengine writes into its own
-   checkpoints; anything else still needs an explicit decision by the user.
+   mmengine.logging.history_buffer.HistoryBuffer``. mmengine also pickles the HistoryBuffer's
+   statistic *functions*, which torch's protocol-2 pickle writes through ``builtins.getattr``;
+   allow-listing ``getattr`` would defeat ``weights_only``. Fix: HistoryBuffer pickles the
+   names of its statistic methods instead (and reads either form); the globals left in an
+   mmengine checkpoint (HistoryBuffer, numpy arrays, dtypes and scalars) are allow-listed.
+   A checkpoint that still holds other globals (e.g. written by stock mmengine) fails with an
+   error naming them; ``MMATTN_TRUST_CHECKPOINTS=1`` loads it with ``weights_only=False``.
 2. ``numpy2_adjust_hue``: mmcv 2.1.0's ``adjust_hue`` adds a negative hue offset to a uint8 hue
    channel; numpy 2 raises ``OverflowError: Python integer -N out of bounds for uint8``
    (numpy 1 wrapped silently). Fix: compute the shift in int16 and wrap it modulo 180.
-3. ``torchvision_stub``: mmpretrain imports torchvision at import; where no torchvision works
+3. ``cpu_distributed``: mmengine's ``init_dist('pytorch')`` calls ``torch.cuda.set_device``
+   unconditionally, which raises ``AttributeError: module 'torch._C' has no attribute
+   '_cuda_setDevice'`` on a CPU build, so ``dist_train.sh`` cannot start without a GPU. Fix: on a
+   machine without CUDA, initialise the process group (gloo) without touching CUDA.
+4. ``torchvision_stub``: mmpretrain imports torchvision at import; where no torchvision works
    (CPU torch from PyPI) a documented stand-in is installed, see
    :mod:`mmattn.utils.torchvision_stub`. A working torchvision is never replaced.
 """
@@ -39,11 +47,68 @@ def _mmengine_checkpoint_globals():
     return globs
 
 
+def _patch_history_buffer():
+    from mmengine.logging.history_buffer import HistoryBuffer
+    if getattr(HistoryBuffer, '_mmattn_pickles_names', False):
+        return
+
+    def __getstate__(self):
+        state = {k: v for k, v in self.__dict__.items() if k != 'statistics_methods'}
+        state['statistics_method_names'] = sorted(self._statistics_methods)
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        functions = state.pop('statistics_methods', {})  # stock mmengine's form
+        names = state.pop('statistics_method_names', [])
+        self._set_default_statistics()
+        self._statistics_methods.update(functions)
+        missing = [n for n in names if n not in self._statistics_methods]
+        if missing:
+            import warnings
+            warnings.warn(f'HistoryBuffer: statistic methods {missing} were registered when '
+                          'the checkpoint was written but are not registered now')
+        self.__dict__.update(state)
+
+    HistoryBuffer.__getstate__ = __getstate__
+    HistoryBuffer.__setstate__ = __setstate__
+    HistoryBuffer._mmattn_pickles_names = True
+
+
+def _load_from_local(filename, map_location):
+    """mmengine's local checkpoint loader, with torch's weights_only default kept and a clear
+    error (or an explicit opt-out) for checkpoints that hold other globals."""
+    import os.path as osp
+    import pickle
+
+    import torch
+    filename = osp.expanduser(filename)
+    if not osp.isfile(filename):
+        raise FileNotFoundError(f'checkpoint {filename!r} does not exist')
+    if os.environ.get('MMATTN_TRUST_CHECKPOINTS', '0') == '1':
+        return torch.load(filename, map_location=map_location, weights_only=False)
+    try:
+        return torch.load(filename, map_location=map_location)
+    except pickle.UnpicklingError as e:
+        try:
+            unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(filename)
+        except Exception:  # not a zip checkpoint
+            unsafe = ['(unknown: legacy format)']
+        raise pickle.UnpicklingError(
+            f'checkpoint {filename!r} holds Python objects that torch.load(weights_only=True) '
+            f'refuses: {unsafe}. mmattn allow-lists only what mmengine itself stores. If you '
+            'trust this file, set MMATTN_TRUST_CHECKPOINTS=1 to load it with '
+            'weights_only=False.') from e
+
+
 def fix_torch_load_weights_only():
     import torch
     if not hasattr(torch.serialization, 'add_safe_globals'):
         return False  # torch < 2.4 does not default to weights_only
+    from mmengine.runner.checkpoint import CheckpointLoader
     torch.serialization.add_safe_globals(_mmengine_checkpoint_globals())
+    _patch_history_buffer()
+    CheckpointLoader.register_scheme(prefixes='', loader=_load_from_local, force=True)
     return True
 
 
@@ -106,6 +171,27 @@ def fix_numpy2_adjust_hue():
     return True
 
 
+def fix_cpu_distributed():
+    import torch
+    import torch.distributed as torch_dist
+    from mmengine.dist import utils as dist_utils
+    if torch.cuda.is_available():
+        return False
+    original = getattr(dist_utils._init_dist_pytorch, '__wrapped__',
+                       dist_utils._init_dist_pytorch)
+
+    def _init_dist_pytorch(backend, init_backend='torch', **kwargs):
+        if init_backend != 'torch':
+            return original(backend, init_backend=init_backend, **kwargs)
+        if backend == 'nccl':
+            backend = 'gloo'  # NCCL needs GPUs
+        torch_dist.init_process_group(backend=backend, **kwargs)
+
+    _init_dist_pytorch.__wrapped__ = original
+    dist_utils._init_dist_pytorch = _init_dist_pytorch
+    return True
+
+
 def _torchvision_works():
     try:
         importlib.import_module('torchvision')
@@ -127,6 +213,7 @@ def fix_torchvision_stub():
 FIXES = {
     'torch_load_weights_only': fix_torch_load_weights_only,
     'numpy2_adjust_hue': fix_numpy2_adjust_hue,
+    'cpu_distributed': fix_cpu_distributed,
     'torchvision_stub': fix_torchvision_stub,
 }
 

@@ -32,6 +32,21 @@ def test_torch_load_resume_needs_fix():
     assert 'LOADED 1.5 7' in proc.stdout
 
 
+def test_stock_mmengine_checkpoint_gets_a_clear_error_and_an_opt_in(tmp_path):
+    """A checkpoint written without the fix (stock mmengine pickles functions via getattr) is
+    refused with the globals named; MMATTN_TRUST_CHECKPOINTS=1 loads it."""
+    save = RESUME_SNIPPET.split('loaded =')[0] + 'print("PATH", path)'
+    proc = run_py(save, env={'MMATTN_COMPAT_DISABLE': 'torch_load_weights_only'})
+    path = proc.stdout.split('PATH ')[-1].strip()
+    load = ('import mmattn\nfrom mmengine.runner.checkpoint import _load_checkpoint\n'
+            f'c = _load_checkpoint({path!r}, map_location="cpu")\nprint("OK", sorted(c))')
+    proc = run_py(load, check=False)
+    assert proc.returncode != 0
+    assert 'builtins.getattr' in proc.stderr and 'MMATTN_TRUST_CHECKPOINTS' in proc.stderr
+    proc = run_py(load, env={'MMATTN_TRUST_CHECKPOINTS': '1'})
+    assert "OK ['message_hub', 'meta', 'state_dict']" in proc.stdout
+
+
 def test_torch_load_still_refuses_arbitrary_globals(tmp_path):
     """The allow-list is narrow: a pickled arbitrary class still needs weights_only=False."""
     import torch
@@ -123,3 +138,27 @@ def test_stub_box_ops_and_clear_errors():
 def test_compat_disable_rejects_unknown_names():
     proc = run_py('import mmattn', env={'MMATTN_COMPAT_DISABLE': 'nope'}, check=False)
     assert proc.returncode != 0 and 'accepted' in proc.stderr and 'nope' in proc.stderr
+
+
+DIST_SNIPPET = r'''
+import os
+os.environ.update(RANK='0', LOCAL_RANK='0', WORLD_SIZE='1', MASTER_ADDR='127.0.0.1',
+                  MASTER_PORT=os.environ['TEST_PORT'])
+import mmattn
+import torch.distributed as dist
+from mmengine.dist import init_dist
+init_dist('pytorch', backend='nccl')
+print('BACKEND', dist.get_backend(), dist.get_world_size())
+'''
+
+
+def test_cpu_distributed_init():
+    """init_dist('pytorch') on a machine without CUDA (mmengine calls torch.cuda.set_device)."""
+    import torch
+    if torch.cuda.is_available():
+        pytest.skip('the fix is only active without CUDA')
+    proc = run_py(DIST_SNIPPET, env={'MMATTN_COMPAT_DISABLE': 'cpu_distributed',
+                                     'TEST_PORT': '29611'}, check=False)
+    assert proc.returncode != 0 and '_cuda_setDevice' in proc.stderr
+    proc = run_py(DIST_SNIPPET, env={'TEST_PORT': '29612'})
+    assert 'BACKEND gloo 1' in proc.stdout

@@ -28,6 +28,12 @@ from PIL import Image, ImageDraw
 SHAPES = ('circle', 'square', 'triangle')
 # COCO category (id, name) per shape: real ids/names so the 80-class configs load them.
 COCO_CATEGORIES = {'circle': (34, 'frisbee'), 'square': (73, 'laptop'), 'triangle': (38, 'kite')}
+# The 80 COCO thing-category ids, in mmdet's class order. The toy json lists all 80 (with
+# mmdet's names) so that mmdet's label index i means the same class as in real COCO.
+COCO_IDS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25,
+            27, 28, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 46, 47, 48, 49, 50,
+            51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63, 64, 65, 67, 70, 72, 73, 74, 75,
+            76, 77, 78, 79, 80, 81, 82, 84, 85, 86, 87, 88, 89, 90)
 # COCO-stuff label of the background in ``stuffthingmaps`` (id 157 'sky-other' -> 156).
 COCO_STUFF_BACKGROUND = 156
 # ADE20K annotation values (1-based, 0 = "other"; mmseg's reduce_zero_label maps v -> v-1).
@@ -101,10 +107,13 @@ def make_coco(root, num_train=64, num_val=16, img_size=128, seed=0, max_objects=
     """COCO-format instance segmentation: ``{train,val}2017/*.jpg``,
     ``annotations/instances_{train,val}2017.json`` (polygons) and the COCO-stuff
     ``stuffthingmaps/{train,val}2017/*.png`` semantic maps that HTC's semantic head reads."""
-    categories = [
-        dict(id=cid, name=name, supercategory='shape')
-        for cid, name in sorted(COCO_CATEGORIES.values())
-    ]
+    from mmdet.datasets import CocoDataset
+    names = CocoDataset.METAINFO['classes']
+    assert len(names) == len(COCO_IDS)
+    for cid, name in COCO_CATEGORIES.values():
+        assert names[COCO_IDS.index(cid)] == name, (cid, name)
+    categories = [dict(id=cid, name=name, supercategory='coco') for cid, name in
+                  zip(COCO_IDS, names)]
     os.makedirs(osp.join(root, 'annotations'), exist_ok=True)
     for split, num, split_seed in (('train', num_train, seed), ('val', num_val, seed + 10007)):
         rng = np.random.RandomState(split_seed)

@@ -1,0 +1,3 @@
+from .attn_resnet import AttnResNet, AttnResNeSt, AttnResNeXt
+
+__all__ = ['AttnResNet', 'AttnResNeXt', 'AttnResNeSt']

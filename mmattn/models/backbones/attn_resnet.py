@@ -74,6 +74,7 @@ class AttnStagesMixin:
             raise ValueError(f'op_blocks={op_blocks!r}: give one entry per stage '
                              f'(num_stages={n}) from {OP_BLOCK_CHOICES} or block indices')
         self.stage_ops, self.op_blocks = tuple(stage_ops), tuple(op_blocks)
+        self._nested_ops = []  # operators under a plain nn.Module (ResNeSt's split attention)
         for stage, (op_cfg, spec) in enumerate(zip(stage_ops, op_blocks)):
             if op_cfg is None:
                 continue
@@ -87,7 +88,10 @@ class AttnStagesMixin:
             layer = getattr(self, self.res_layers[stage])
             for b in _block_indices(spec, len(layer), stage):
                 block = layer[b]
-                conv = block.conv2
+                # ResNeSt: the 3x3 conv sits inside the split-attention conv (radix groups);
+                # the split attention (norm0, fc1/fc2, rSoftMax) stays around the operator.
+                owner = block.conv2 if hasattr(block.conv2, 'radix') else block
+                conv = owner.conv if owner is not block else block.conv2
                 if not hasattr(conv, 'in_channels'):
                     raise ValueError(
                         f'stage_ops[{stage}]: layer{stage + 1}[{b}].conv2 is a '
@@ -95,11 +99,29 @@ class AttnStagesMixin:
                 cfg = dict(op_cfg)
                 cfg.update(_conv_args(conv))
                 op = MODELS.build(cfg)
-                block.conv2 = op
-                if getattr(op, 'norm_inside', False) and hasattr(block, 'norm2_name'):
+                if owner is block:
+                    block.conv2 = op
+                else:
+                    owner.conv = op
+                    self._nested_ops.append(op)
+                if (owner is block and getattr(op, 'norm_inside', False)
+                        and hasattr(block, 'norm2_name')):
                     # The operator ends with its own norm (official LESA skips bn2).
                     setattr(block, block.norm2_name, nn.Identity())
         self._freeze_stages()
+
+
+    def init_weights(self):
+        """mmengine reaches an operator's own ``init_weights`` only through BaseModule parents;
+        operators nested in ResNeSt's split-attention conv (an nn.Module) are called here, unless
+        pretrained weights were just loaded."""
+        super().init_weights()
+        cfgs = self.init_cfg if isinstance(self.init_cfg, list) else [self.init_cfg]
+        if any(isinstance(c, dict) and c.get('type') == 'Pretrained' for c in cfgs):
+            return
+        for op in getattr(self, '_nested_ops', []):
+            if hasattr(op, 'init_weights'):
+                op.init_weights()
 
 
 def registered_operators():
@@ -120,7 +142,8 @@ def _make(base, name, doc):
         base.__init__(self, *args, **kwargs)
         self._replace_convs(stage_ops, op_blocks)
 
-    cls = type(name, (AttnStagesMixin, base), {'__init__': __init__, '__doc__': doc})
+    cls = type(name, (AttnStagesMixin, base), {
+        '__init__': __init__, '__doc__': doc, '__module__': __name__, '__qualname__': name})
     return MODELS.register_module(name=name, module=cls)
 
 

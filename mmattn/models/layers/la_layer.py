@@ -1,0 +1,491 @@
+"""LA-layer: local attention over a deformed, locality-constrained k x k window.
+
+Paper: "Local Attention Layers for Vision Transformers" (withdrawn from ICLR 2023, published at
+ICME 2023). No reference implementation exists (the linked repository holds none), so every
+ambiguous line of Sec. 3.1 is an argument of :class:`LALayer` whose default is the reading that
+reproduces the paper's Table 1 (parameters and FLOPs) and trains stably. The readings and the
+reasons for them are in the class docstring; ``tools/analysis_tools/la_layer_complexity.py``
+checks the counts against Tables 1-2.
+"""
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.model import BaseModule
+from torch.autograd.function import once_differentiable
+
+from mmattn.registry import MODELS
+
+# Accepted values of every string option; the first one is the default.
+_CHOICES = dict(
+    offset_mode=('sample', 'add'),
+    offset_anchor=('query', 'key'),
+    value_mode=('inside_softmax', 'outside'),
+    offset_norm=('absmax', 'maxmin', 'tanh'),
+    offset_norm_scope=('image', 'image_axis', 'position'),
+    stride_mode=('pool_first', 'pool_after'),
+)
+# Dimensions of the raw (B, 2, H, W) offset map that one normaliser scalar covers.
+_SCOPE_DIMS = dict(image=(1, 2, 3), image_axis=(2, 3), position=(1, ))
+
+
+def _as_int(name, value, minimum):
+    """A conv-style int or pair of equal ints (LA windows are square) -> int."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2 or value[0] != value[1]:
+            raise ValueError(f'LALayer: {name}={value!r} must be an int or a pair of '
+                             'equal ints (the LA window is square)')
+        value = value[0]
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f'LALayer: {name}={value!r} must be an int')
+    if value < minimum:
+        raise ValueError(f'LALayer: {name}={value} must be >= {minimum}')
+    return value
+
+
+class _LocalAttention(torch.autograd.Function):
+    """Per-head softmax attention over K given keys/values per query, memory-lean both ways.
+
+    q (B, m, d, H, W); keys, values (B, m, d, K, H, W); bias None or (B, m, K, H, W), added to
+    the scaled logits. Returns (B, m, d, H, W). Heads are processed one at a time, so the
+    ``q * k~`` and ``a * v~`` products (and their gradients' products) exist for one head
+    only; backward writes the key and value gradients in place into one buffer each, instead
+    of autograd's per-head slices plus the stack that joins them (one k^2 C copy less at the
+    backward peak: 319 MB instead of 380 MB for C=64, 56x56, batch 8). Saves q, keys, values
+    and the attention.
+    """
+
+    @staticmethod
+    def forward(ctx, q, keys, values, bias, scale):
+        b, m, d, kk, h, w = keys.shape
+        dtype = torch.promote_types(q.dtype, keys.dtype)
+        out = keys.new_empty((b, m, d, h, w), dtype=dtype)
+        attn = keys.new_empty((b, m, kk, h, w), dtype=dtype)
+        for i in range(m):
+            logits = (q[:, i].unsqueeze(2) * keys[:, i]).sum(1).mul_(scale)
+            if bias is not None:
+                logits += bias[:, i]
+            attn[:, i] = logits.softmax(dim=1)
+            out[:, i] = (attn[:, i].unsqueeze(1) * values[:, i]).sum(2)
+        ctx.save_for_backward(q, keys, values, attn)
+        ctx.scale = scale
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out):
+        q, keys, values, attn = ctx.saved_tensors
+        need_q, need_k, need_v, need_bias = ctx.needs_input_grad[:4]
+        grad_q = torch.empty_like(q) if need_q else None
+        grad_k = torch.empty_like(keys) if need_k else None
+        grad_v = torch.empty_like(values) if need_v else None
+        grad_bias = torch.empty_like(attn) if need_bias else None
+        for i in range(keys.shape[1]):
+            g = grad_out[:, i].unsqueeze(2)  # (B, d, 1, H, W)
+            a = attn[:, i]  # (B, K, H, W)
+            if need_v:
+                torch.mul(a.unsqueeze(1), g, out=grad_v[:, i])
+            grad_a = (g * values[:, i]).sum(1)
+            grad_logits = a * (grad_a - (grad_a * a).sum(1, keepdim=True))  # softmax'
+            if need_bias:
+                grad_bias[:, i] = grad_logits
+            grad_logits = grad_logits.mul_(ctx.scale).unsqueeze(1)
+            if need_k:
+                torch.mul(grad_logits, q[:, i].unsqueeze(2), out=grad_k[:, i])
+            if need_q:
+                grad_q[:, i] = (grad_logits * keys[:, i]).sum(2)
+        return grad_q, grad_k, grad_v, grad_bias, None
+
+
+@MODELS.register_module()
+class LALayer(BaseModule):
+    r"""LA-layer: a drop-in replacement for a bottleneck's 3x3 conv.
+
+    For every query pixel ``t`` the layer attends, per head, over ``k x k`` keys and values
+    sampled bilinearly at deformed positions inside an ``L x L`` region around ``t``:
+
+    .. math::
+        y_t = \sum_{t'} \mathrm{softmax}_{t'}\big(q_t \cdot \tilde k_{t'} / \sqrt{d}\big)
+        \tilde v_{t'}, \qquad \tilde k_{t'} = K(t + \delta_{t'} + \Delta p'_t)
+
+    with 1x1 projections ``q, k, v`` (no bias, Eqs. 3-5, with the replaced conv's ``groups``),
+    ``m`` heads of ``d = out_channels / m`` channels, window offsets
+    ``delta in dilation * {-(k-1)/2..(k-1)/2}^2`` and one learned 2-D offset per pixel from an
+    offset net (3x3 conv -> GELU -> 1x1 conv without bias, Fig. 2b) constrained by Eq. 7 to
+    ``|dp'| <= l = (L - k) / 2`` (times ``dilation``). Positions outside the image read zeros,
+    as a zero-padded conv or ``F.unfold`` does. With zero offsets the layer is exactly plain local
+    (SASA-style) attention over the k x k window.
+
+    Readings of the paper (each a keyword argument; the default first):
+
+    - ``offset_mode`` ("k_t' + dp'_t'" in Eq. 8 adds a 2-D offset to a d-dim key):
+      ``'sample'`` samples keys and values at the deformed positions, as DCN and DAT do.
+      ``'add'`` keeps the fixed window and reads dp' as the "learned position bias" the text
+      mentions: ``k~ = k + W (delta + dp')`` with a learned ``W`` (2 -> out_channels).
+    - ``offset_anchor`` (which pixel's offset moves a key): ``'query'`` shifts the query's whole
+      window by the query's offset (one region per pixel, Fig. 1b; the paper contrasts this with
+      DAT's offsets shared by a group of queries); ``'key'`` moves each key by the offset
+      predicted at the key's own pixel (equivalent to warping K and V once).
+    - ``value_mode`` (where v sits in Eq. 8): read literally, ``v_t * sum(k~ * q_t) / sum(k~)``
+      reduces to ``v_t * q_t`` and the offsets drop out. ``'inside_softmax'`` is Eq. 6 with
+      deformed keys and values (above). ``'outside'`` keeps Eq. 8's layout with a softmax:
+      ``y_t = v_t * sum_t' softmax(q_t . k~_t' / sqrt(d)) k~_t'`` (values are not sampled).
+    - ``offset_norm`` (Eq. 7, ``l * dp / (max(dp) + |min(dp)|)``, is no bound when max and min
+      share a sign): ``'absmax'``: ``l * dp / (max|dp| + eps)``, ``|dp'| <= l`` always;
+      ``'maxmin'``: Eq. 7 literally, then clamped to ``[-l, l]``; ``'tanh'``: ``l * tanh(dp)``.
+      The offsets are not rounded ("we first round up the offsets" would cut the gradient).
+    - ``offset_norm_scope`` (what the max in Eq. 7 runs over; unsaid): ``'image'``: one scalar
+      per image over all positions and both axes, so the offset field is only rescaled (every
+      vector keeps its direction and relative length; no coupling between the images of a
+      batch); ``'image_axis'``: per image and per axis (stretches x and y apart);
+      ``'position'``: per pixel over (dx, dy) (every offset then reaches the border of the
+      region: only directions are learned). Unused by ``'tanh'``.
+    - ``offset_hidden_ratio``: width of the offset net's 3x3 conv, ``in_channels * ratio``
+      (rounded up to a multiple of ``groups``), with the replaced conv's ``groups``. 0.25
+      reproduces Table 1 (LA-ResNet-50 20.84M / 3.34 GMACs vs 21.0M / 3.4G; LA-ResNeXt-50
+      24.45M / 4.19G vs 24.2M / 4.2G); a full-width offset conv gives 29.3M.
+    - ``groups``: q, k, v and the offset net's 3x3 conv use the replaced conv's groups (32 for
+      ResNeXt 32x4d; an ungrouped LA-layer there gives 50.0M against the paper's 24.2M).
+      The 1x1 offset head (hidden -> 2) is dense. Heads are contiguous channel blocks.
+    - ``stride_mode`` (stride-2 blocks; unsaid): ``'pool_first'`` average-pools the input
+      (3x3, stride s, padding 1, so output pixel i sits where the strided conv's does, and the
+      size is ``ceil(H / s)``), then attends at the low resolution (3.34 GMACs for
+      LA-ResNet-50, Table 1's 3.4G); ``'pool_after'`` attends at full resolution, then pools
+      (3.96G).
+    - Initialisation: the offset head gets ``normal(0, offset_init_std)``, never zeros. The
+      absmax/maxmin normalisers are scale invariant in the head's weight, so a zero head
+      divides ~0 by ``eps`` (gradients ~``l / eps``; seen: 4.9e8), and any scale gives the same
+      forward while the head's gradient scales like ``1 / |w|``. Default (``None``): under
+      absmax/maxmin the fan-in std ``C_hid ** -0.5`` (measured at C=64, 28x28: the head's
+      |grad|/|w| is then ~3x that of q_proj; with std 0.01 it is ~2000x, a huge effective
+      learning rate); under ``'tanh'`` 0.01, so training starts near plain local attention
+      with tanh in its linear range (as DCN's zero init). mmdet's ResNet applies Kaiming
+      (fan-out: std 1 on a 2-channel head) to every Conv2d first; :meth:`init_weights` then
+      re-initialises the head.
+    - ``dilation`` (dilated stages of DeepLabV3) spreads the window and the offset bound by
+      ``dilation``, keeping the pretrained geometry, as a dilated 3x3 conv does.
+
+    Memory: one ``grid_sample`` per map (K and V, each ``(B, C, H, W)``) with one
+    ``(B, k^2*H, W, 2)`` grid shared by both, then an attention core (``_LocalAttention``)
+    that loops over heads, so the ``q * k~`` and ``a * v~`` products exist for one head at a
+    time (``k^2 * d`` floats per pixel) and are not kept, and whose backward writes the k~ and
+    v~ gradients into one buffer each. Per pixel of the attended map, autograd keeps about
+    ``C_in + 3 C_out + 2 k^2 C_out + m k^2 + 2 C_hid + 2 k^2 + 4`` floats
+    (x; q, k, v; the sampled k~, v~, which bilinear deformation inherently makes k^2 per pixel;
+    the attention; the offset net's hidden map; the grid; raw and normalised offsets): 1534
+    for C=64 (k=3, m=8), 24x the replaced conv's 64 (its input). ``--bench`` of
+    ``tools/analysis_tools/la_layer_complexity.py`` measures it.
+
+    Args:
+        in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias: as for
+            the 3x3 ``nn.Conv2d`` this replaces. ``kernel_size`` is the window k (odd),
+            ``padding`` must be ``dilation * (k - 1) // 2`` (output size ``ceil(H / stride)``),
+            ``bias`` adds a learned per-channel bias to the output.
+        num_heads (int): m. Default 8 (paper, Sec. 4.1).
+        region_size (int): L, the side of the region a deformed window stays in; ``L - k`` even.
+            Default 7 (paper, Sec. 4.1), so ``l = 2`` for k = 3.
+        offset_mode, offset_anchor, value_mode, offset_norm, offset_norm_scope, stride_mode
+            (str): the readings above.
+        offset_hidden_ratio (float): offset net width / in_channels. Default 0.25.
+        offset_init_std (float, optional): std of the offset head's normal init. Default None:
+            ``C_hid ** -0.5`` under absmax/maxmin, 0.01 under tanh (see above).
+        eps (float): added to the normaliser's denominator. Default 1e-6.
+        init_cfg (dict, optional): mmengine init config.
+    """
+
+    norm_inside = False
+
+    def __init__(self,
+                 in_channels,
+                 out_channels,
+                 kernel_size=3,
+                 stride=1,
+                 padding=1,
+                 dilation=1,
+                 groups=1,
+                 bias=False,
+                 *,
+                 num_heads=8,
+                 region_size=7,
+                 offset_mode='sample',
+                 offset_anchor='query',
+                 value_mode='inside_softmax',
+                 offset_norm='absmax',
+                 offset_norm_scope='image',
+                 offset_hidden_ratio=0.25,
+                 stride_mode='pool_first',
+                 offset_init_std=None,
+                 eps=1e-6,
+                 init_cfg=None):
+        super().__init__(init_cfg)
+        in_channels = _as_int('in_channels', in_channels, 1)
+        out_channels = _as_int('out_channels', out_channels, 1)
+        kernel_size = _as_int('kernel_size', kernel_size, 1)
+        stride = _as_int('stride', stride, 1)
+        dilation = _as_int('dilation', dilation, 1)
+        padding = _as_int('padding', padding, 0)
+        groups = _as_int('groups', groups, 1)
+        num_heads = _as_int('num_heads', num_heads, 1)
+        region_size = _as_int('region_size', region_size, 1)
+        if kernel_size % 2 == 0:
+            raise ValueError(f'LALayer: kernel_size={kernel_size} must be odd (the window is '
+                             'centred on its query)')
+        if padding != dilation * (kernel_size - 1) // 2:
+            raise ValueError(
+                f'LALayer: padding={padding} must be dilation * (kernel_size - 1) // 2 = '
+                f'{dilation * (kernel_size - 1) // 2} (the window is centred on its query, so '
+                'the output size is that of a "same"-padded conv)')
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f'LALayer: groups={groups} must divide in_channels={in_channels} '
+                             f'and out_channels={out_channels}')
+        if out_channels % num_heads:
+            raise ValueError(f'LALayer: num_heads={num_heads} must divide '
+                             f'out_channels={out_channels}')
+        if region_size < kernel_size or (region_size - kernel_size) % 2:
+            raise ValueError(f'LALayer: region_size={region_size} must be >= '
+                             f'kernel_size={kernel_size} with region_size - kernel_size even '
+                             '(the deformed window stays centred in the region)')
+        options = dict(offset_mode=offset_mode, offset_anchor=offset_anchor,
+                       value_mode=value_mode, offset_norm=offset_norm,
+                       offset_norm_scope=offset_norm_scope, stride_mode=stride_mode)
+        for name, value in options.items():
+            if value not in _CHOICES[name]:
+                raise ValueError(f'LALayer: {name}={value!r} is not one of {_CHOICES[name]}')
+        if not isinstance(bias, bool):
+            raise TypeError(f'LALayer: bias={bias!r} must be a bool')
+        if not isinstance(offset_hidden_ratio, (int, float)) or not offset_hidden_ratio > 0:
+            raise ValueError(f'LALayer: offset_hidden_ratio={offset_hidden_ratio!r} must be a '
+                             'number > 0')
+        if offset_init_std is not None and (isinstance(offset_init_std, bool)
+                                            or not isinstance(offset_init_std, (int, float))
+                                            or offset_init_std < 0):
+            raise ValueError(f'LALayer: offset_init_std={offset_init_std!r} must be None '
+                             '(automatic) or a number >= 0')
+        if offset_init_std == 0 and offset_norm != 'tanh':
+            raise ValueError(
+                f'LALayer: offset_init_std=0 is not accepted with offset_norm={offset_norm!r}: '
+                'a zero offset head makes the max normaliser divide ~0 by eps and its gradients '
+                "explode; use a small std > 0 (or offset_norm='tanh')")
+        if not isinstance(eps, (int, float)) or not eps > 0:
+            raise ValueError(f'LALayer: eps={eps!r} must be a number > 0')
+
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.kernel_size = kernel_size
+        self.stride = stride
+        self.padding = padding
+        self.dilation = dilation
+        self.groups = groups
+        self.num_heads = num_heads
+        self.head_channels = out_channels // num_heads
+        self.region_size = region_size
+        # l of Eq. 7 in pixels of the attended map.
+        self.offset_bound = (region_size - kernel_size) // 2 * dilation
+        self.scale = self.head_channels**-0.5
+        self.eps = float(eps)
+        for name, value in options.items():
+            setattr(self, name, value)
+        hidden = math.ceil(in_channels * offset_hidden_ratio / groups) * groups
+        self.offset_hidden_channels = hidden
+        if offset_init_std is None:
+            offset_init_std = 0.01 if offset_norm == 'tanh' else hidden**-0.5
+        self.offset_init_std = float(offset_init_std)
+
+        # Eqs. 3-5: 1x1 projections without bias.
+        self.q_proj = nn.Conv2d(in_channels, out_channels, 1, groups=groups, bias=False)
+        self.k_proj = nn.Conv2d(in_channels, out_channels, 1, groups=groups, bias=False)
+        self.v_proj = nn.Conv2d(in_channels, out_channels, 1, groups=groups, bias=False)
+        # Fig. 2b: 3x3 conv -> GELU -> 1x1 conv; the 1x1 has no bias so that no location is
+        # shifted by default (Sec. 3.1).
+        self.offset_conv = nn.Conv2d(in_channels, hidden, 3, padding=dilation,
+                                     dilation=dilation, groups=groups)
+        self.offset_act = nn.GELU()
+        self.offset_head = nn.Conv2d(hidden, 2, 1, bias=False)
+        if offset_mode == 'add':
+            self.pos_proj = nn.Parameter(torch.empty(out_channels, 2))
+        else:
+            self.register_parameter('pos_proj', None)
+        if bias:
+            self.bias = nn.Parameter(torch.zeros(out_channels))
+        else:
+            self.register_parameter('bias', None)
+        self._reset_offset_parameters()
+
+    def _reset_offset_parameters(self):
+        nn.init.normal_(self.offset_head.weight, std=self.offset_init_std)
+        if self.pos_proj is not None:
+            nn.init.normal_(self.pos_proj, std=0.02)
+
+    def init_weights(self):
+        """Applies ``init_cfg``, then re-initialises the offset head (once, unless pretrained).
+
+        A parent's ``init_cfg`` (mmdet ResNet: Kaiming on every Conv2d) runs before this, and
+        Kaiming fan-out on the 2-channel head would give it std ~1. A parent's ``Pretrained``
+        init runs after this and wins.
+        """
+        first = not self.is_init
+        super().init_weights()
+        cfgs = self.init_cfg if isinstance(self.init_cfg, list) else [self.init_cfg]
+        if first and not any(cfg and cfg.get('type') == 'Pretrained' for cfg in cfgs):
+            self._reset_offset_parameters()
+
+    def extra_repr(self):
+        return (f'{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, '
+                f'stride={self.stride}, dilation={self.dilation}, groups={self.groups}, '
+                f'num_heads={self.num_heads}, region_size={self.region_size}, '
+                f'offset_mode={self.offset_mode!r}, offset_anchor={self.offset_anchor!r}, '
+                f'value_mode={self.value_mode!r}, offset_norm={self.offset_norm!r}, '
+                f'offset_norm_scope={self.offset_norm_scope!r}, '
+                f'stride_mode={self.stride_mode!r}, bias={self.bias is not None}')
+
+    # ------------------------------------------------------------------ offsets
+    def offsets(self, x):
+        """Constrained offsets (B, 2, H, W) in pixels of ``x``: (dx, dy), ``|.| <= l*dilation``.
+
+        ``x`` is the map that is attended (the pooled input under ``'pool_first'``).
+        """
+        dp = self.offset_head(self.offset_act(self.offset_conv(x)))
+        if self.offset_norm == 'tanh':
+            unit = torch.tanh(dp)
+        else:
+            dims = _SCOPE_DIMS[self.offset_norm_scope]
+            if self.offset_norm == 'absmax':
+                denom = dp.abs().amax(dims, keepdim=True)
+                unit = dp / (denom + self.eps)
+            else:  # 'maxmin': Eq. 7 as printed; max + |min| >= 0 always, but not >= max|dp|
+                denom = dp.amax(dims, keepdim=True) + dp.amin(dims, keepdim=True).abs()
+                unit = (dp / (denom + self.eps)).clamp(-1.0, 1.0)
+        return unit * self.offset_bound
+
+    def _displacements(self, offsets):
+        """(B, 2, k*k, H, W): where each of a query's k*k samples sits relative to the query.
+
+        Window position delta plus the anchor's offset; ``|.| <= (L - 1) / 2 * dilation``.
+        """
+        b, _, h, w = offsets.shape
+        k, dil = self.kernel_size, self.dilation
+        r = (k - 1) // 2
+        steps = torch.arange(-r, r + 1, device=offsets.device, dtype=offsets.dtype) * dil
+        # Row-major window order, as F.unfold: index ky * k + kx.
+        window = torch.stack((steps.repeat(k), steps.repeat_interleave(k)))  # (2, k*k): dx, dy
+        window = window.view(1, 2, k * k, 1, 1)
+        if self.offset_anchor == 'query':
+            anchor = offsets.unsqueeze(2)
+        else:  # the offset of the key's own pixel; keys outside the image are not moved
+            anchor = F.unfold(offsets, k, dilation=dil, padding=r * dil).view(b, 2, k * k, h, w)
+        return window + anchor
+
+    def _sample(self, maps, disp):
+        """Bilinear samples of each (B, C, H, W) map at query + disp: (B, m, d, k*k, H, W)."""
+        b, _, kk, h, w = disp.shape
+        ys = torch.arange(h, device=disp.device, dtype=disp.dtype).view(1, 1, h, 1)
+        xs = torch.arange(w, device=disp.device, dtype=disp.dtype).view(1, 1, 1, w)
+        # align_corners=False: pixel centre p maps to (2p + 1) / size - 1 (valid for size 1).
+        gx = (2 * (xs + disp[:, 0]) + 1) / w - 1
+        gy = (2 * (ys + disp[:, 1]) + 1) / h - 1
+        grid = torch.stack((gx, gy), dim=-1).view(b, kk * h, w, 2)
+        return [
+            F.grid_sample(m, grid, mode='bilinear', padding_mode='zeros',
+                          align_corners=False).view(b, self.num_heads, self.head_channels, kk,
+                                                    h, w) for m in maps
+        ]
+
+    def _unfold(self, t):
+        b, _, h, w = t.shape
+        k, dil = self.kernel_size, self.dilation
+        cols = F.unfold(t, k, dilation=dil, padding=(k - 1) // 2 * dil)
+        return cols.view(b, self.num_heads, self.head_channels, k * k, h, w)
+
+    # ------------------------------------------------------------------ forward
+    def _pool(self, x):
+        # Centred like the strided 3x3 conv it replaces: output size ceil(H / stride).
+        return F.avg_pool2d(x, 3, self.stride, 1, count_include_pad=False)
+
+    def _attend(self, x):
+        b, _, h, w = x.shape
+        m, d = self.num_heads, self.head_channels
+        q = self.q_proj(x).view(b, m, d, h, w)
+        k = self.k_proj(x)
+        v = self.v_proj(x)
+        disp = self._displacements(self.offsets(x))
+        sampled_maps = [k] if self.value_mode == 'outside' else [k, v]
+        if self.offset_mode == 'sample':
+            sampled = self._sample(sampled_maps, disp)
+        else:  # 'add': the window is not deformed; dp' enters as a position bias on the keys
+            sampled = [self._unfold(t) for t in sampled_maps]
+        bias = None
+        if self.offset_mode == 'add':
+            # q . (W disp) = (W^T q) . disp: no k*k*C tensor for the bias.
+            q_pos = torch.einsum('mda,bmdhw->bmahw', self.pos_proj.view(m, d, 2), q)
+            bias = torch.einsum('bmahw,bakhw->bmkhw', q_pos, disp) * self.scale
+        if self.value_mode == 'inside_softmax':
+            out = _LocalAttention.apply(q, sampled[0], sampled[1], bias, self.scale)
+        else:
+            out = self._attend_value_outside(q, sampled[0], v.view(b, m, d, h, w), bias, disp)
+        return out.reshape(b, m * d, h, w)
+
+    def _attend_value_outside(self, q, keys, v, bias, disp):
+        """``y_t = v_t * sum_t' a_t' k~_t'`` (Eq. 8's layout), plain autograd, head by head."""
+        outs = []
+        for i, (q_i, k_i) in enumerate(zip(q.unbind(1), keys.unbind(1))):
+            logits = (q_i.unsqueeze(2) * k_i).sum(1) * self.scale
+            if bias is not None:
+                logits = logits + bias[:, i]
+            attn = logits.softmax(dim=1).unsqueeze(1)
+            pooled = (attn * k_i).sum(2)
+            if self.pos_proj is not None:  # the position bias is part of k~
+                pos = self.pos_proj.view(self.num_heads, self.head_channels, 2)[i]
+                pooled = pooled + torch.einsum('da,bahw->bdhw', pos, (attn * disp).sum(2))
+            outs.append(v[:, i] * pooled)
+        return torch.stack(outs, dim=1)
+
+    def forward(self, x):
+        if self.stride > 1 and self.stride_mode == 'pool_first':
+            x = self._pool(x)
+        out = self._attend(x)
+        if self.stride > 1 and self.stride_mode == 'pool_after':
+            out = self._pool(out)
+        if self.bias is not None:
+            out = out + self.bias.view(1, -1, 1, 1)
+        return out
+
+    # ------------------------------------------------------------------ complexity
+    def flops_breakdown(self, h, w):
+        """Multiply-adds per image for an ``h x w`` input, by part (paper's MAC convention).
+
+        ``'qkv'``, ``'offset_net'`` (3x3 and 1x1 convs), ``'attention'`` (``q . k~`` and the
+        weighted sum, k*k*C_out each per pixel, plus the position bias under ``'add'``) make
+        ``'total'``, the figure comparable with Tables 1-2, which count convolutions and
+        products as fvcore does. ``'sampling'`` (4 MACs per bilinear sample and channel) and
+        ``'pooling'`` are listed apart and not in ``'total'``; biases and softmax are not
+        counted.
+        """
+        s, k2 = self.stride, self.kernel_size**2
+        ho, wo = -(-h // s), -(-w // s)
+        n = ho * wo if self.stride_mode == 'pool_first' else h * w
+        cin, cout, g, hid = self.in_channels, self.out_channels, self.groups, \
+            self.offset_hidden_channels
+        parts = dict(
+            qkv=3 * cin * cout // g * n,
+            offset_net=(9 * cin * hid // g + hid * 2) * n,
+            attention=2 * k2 * cout * n,
+        )
+        if self.offset_mode == 'add':
+            parts['attention'] += (2 * cout + 2 * k2 * self.num_heads) * n
+            if self.value_mode == 'outside':
+                parts['attention'] += (2 * k2 * self.num_heads + 2 * cout) * n
+        if self.value_mode == 'outside':
+            parts['attention'] += cout * n  # v_t * pooled key
+        parts['total'] = sum(parts.values())
+        sampled_maps = 1 if self.value_mode == 'outside' else 2
+        parts['sampling'] = (4 * k2 * cout * n * sampled_maps
+                             if self.offset_mode == 'sample' else 0)
+        pooled_channels = cin if self.stride_mode == 'pool_first' else cout
+        parts['pooling'] = 9 * pooled_channels * ho * wo if s > 1 else 0
+        return parts
+
+    def flops(self, h, w):
+        """Multiply-adds for one ``h x w`` input image, paper convention (see
+        :meth:`flops_breakdown`)."""
+        return self.flops_breakdown(h, w)['total']
