@@ -10,7 +10,9 @@ them unchanged except for:
   mmpretrain);
 - schedule: an iteration-based loop of ``max_iters`` with a constant learning rate, batch size,
   no dataloader workers, logging every iteration;
-- pretrained weights: ``init_cfg`` of type 'Pretrained' is dropped (nothing can be downloaded).
+- pretrained weights: ``init_cfg`` of type 'Pretrained' is dropped (nothing can be downloaded);
+- optionally (``score_thr=0.0``, used by the tests) detection score thresholds, so that a model
+  trained for one step still hands the COCO evaluator predictions to score.
 """
 import copy
 import numbers
@@ -50,7 +52,7 @@ def _in_size_context(path):
 
 
 def make_toy_cfg(cfg, data_root, library=None, toy_size=None, max_iters=2, batch_size=2,
-                 lr=None, val=True):
+                 lr=None, val=True, score_thr=None):
     """A copy of ``cfg`` that trains ``max_iters`` iterations on the toy data in ``data_root``.
 
     Args:
@@ -59,6 +61,7 @@ def make_toy_cfg(cfg, data_root, library=None, toy_size=None, max_iters=2, batch
         library (str): 'mmdet' | 'mmseg' | 'mmpretrain'; default from ``cfg.default_scope``.
         toy_size (int): short side / crop size at toy scale (default ``TOY_SIZES``).
         lr (float): constant learning rate; default keeps the config's optimizer lr.
+        score_thr (float): if given, every ``score_thr`` in ``cfg.model`` (test-time filtering).
     """
     from mmattn.apis.runner import library_of
     cfg = copy.deepcopy(cfg)
@@ -86,6 +89,9 @@ def make_toy_cfg(cfg, data_root, library=None, toy_size=None, max_iters=2, batch
             return _scale_value(v, factor)
         if key == 'init_cfg' and isinstance(v, dict) and v.get('type') == 'Pretrained':
             return None
+        if (score_thr is not None and key == 'score_thr' and path[0] == 'model'
+                and isinstance(v, numbers.Number)):
+            return score_thr
         return v
 
     _walk(cfg._cfg_dict, fix)

@@ -21,6 +21,7 @@ def toy_config(tmp_path, toy_root, max_iters=2, src=CONFIG, name='toy.py', **kw)
 
     import mmattn  # noqa: F401
     from mmattn.testing import make_toy_cfg
+    kw.setdefault('score_thr', 0.0)
     cfg = make_toy_cfg(Config.fromfile(src), str(toy_root / 'coco'), max_iters=max_iters, **kw)
     cfg.model.backbone.depth = cfg.model.backbone.get('depth', 50)
     path = tmp_path / name
@@ -112,7 +113,7 @@ from mmengine.config import Config
 cfg = Config.fromfile({str(ext / 'my_retinanet.py')!r})
 assert 'mmattn' in sys.modules, 'custom_imports did not import mmattn'
 from mmattn.testing import make_toy_cfg
-cfg = make_toy_cfg(cfg, {str(toy_root / 'coco')!r}, max_iters=1, val=False)
+cfg = make_toy_cfg(cfg, {str(toy_root / 'coco')!r}, max_iters=1, val=False, score_thr=0.0)
 cfg.work_dir = {str(tmp_path / 'ext_work')!r}
 from mmengine.runner import Runner
 runner = Runner.from_cfg(cfg)

@@ -38,10 +38,11 @@ run_logged() {
     while kill -0 "$pid" 2>/dev/null; do
         for _ in $(seq 60); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
         if kill -0 "$pid" 2>/dev/null; then
-            local nobj
-            nobj=$(grep -c -E '\.(cpp|cu|c)( |$|\))' "$log" 2>/dev/null || true)
-            echo "[install]   ... $name still running, $((SECONDS - t0))s elapsed," \
-                 "${nobj} compile lines so far; log: $log"
+            # ninja prints [done/total] per compiled file during mmcv's build
+            local progress
+            progress=$(grep -oE '^ *\[[0-9]+/[0-9]+\]' "$log" 2>/dev/null | tail -n 1 | tr -d ' ')
+            echo "[install]   ... $name still running, $((SECONDS - t0))s elapsed" \
+                 "${progress:+(compiled ${progress} files)}; log: $log"
         fi
     done
     if ! wait "$pid"; then

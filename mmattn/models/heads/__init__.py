@@ -1,0 +1,3 @@
+from .ea_head import EAHead
+
+__all__ = ['EAHead']

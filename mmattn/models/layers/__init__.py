@@ -1,4 +1,9 @@
 # One file per paper's operator; attention.py / position.py hold the shared exact attention.
+from .external_attention import (ExternalAttention, ExternalAttentionBlock,
+                                 MultiHeadExternalAttention, double_normalization)
 from .la_layer import LALayer
 
-__all__ = ['LALayer']
+__all__ = [
+    'ExternalAttention', 'ExternalAttentionBlock', 'MultiHeadExternalAttention',
+    'double_normalization', 'LALayer'
+]
