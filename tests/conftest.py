@@ -28,7 +28,7 @@ def toy_root(tmp_path_factory):
     """Generated COCO / ADE20K / ImageNet sets shared by the tests of one session."""
     from mmattn.datasets import toy
     root = tmp_path_factory.mktemp('toy')
-    toy.make_coco(str(root / 'coco'), num_train=8, num_val=4, img_size=128, seed=0)
+    toy.make_coco(str(root / "coco"), num_train=8, num_val=2, img_size=128, seed=0)
     toy.make_ade20k(str(root / 'ade20k'), num_train=4, num_val=2, img_size=64, seed=0)
     toy.make_imagenet(str(root / 'imagenet'), num_train_per_class=2, num_val_per_class=1,
                       img_size=32, seed=0)

@@ -105,8 +105,9 @@ def make_toy_cfg(cfg, data_root, library=None, toy_size=None, max_iters=2, batch
         dl.num_workers = 0
         dl.persistent_workers = False
         dl.batch_size = batch_size if split == 'train_dataloader' else 1
-    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters,
-                         val_interval=max_iters if val else max_iters + 1)
+    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
+    if not val:  # no validation inside runner.train() (the test step is runner.test())
+        cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None
     cfg.param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=False)]
     if lr is not None:
         cfg.optim_wrapper.optimizer.lr = lr

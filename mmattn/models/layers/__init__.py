@@ -2,8 +2,10 @@
 from .external_attention import (ExternalAttention, ExternalAttentionBlock,
                                  MultiHeadExternalAttention, double_normalization)
 from .la_layer import LALayer
+from .mrla import MRLABase, MRLALight, MRLAProjection, eca_kernel_size
 
 __all__ = [
     'ExternalAttention', 'ExternalAttentionBlock', 'MultiHeadExternalAttention',
-    'double_normalization', 'LALayer'
+    'double_normalization', 'LALayer', 'MRLABase', 'MRLALight', 'MRLAProjection',
+    'eca_kernel_size'
 ]
