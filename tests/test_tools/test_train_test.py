@@ -63,7 +63,9 @@ def test_dist_train_and_test_two_cpu_processes(tmp_path, toy_root):
                           text=True, timeout=900)
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-6000:]
-    assert 'world_size: 2' in log or 'World size: 2' in log
+    # mmengine's runtime-environment block: 'GPU number' is the world size
+    assert 'Distributed training: True' in log and 'GPU number: 2' in log
+    assert "'backend': 'gloo'" in log
     assert (work / 'iter_2.pth').exists()
     env['PORT'] = '29518'
     proc = subprocess.run(['bash', osp.join(REPO, 'tools/dist_test.sh'), cfg,

@@ -53,7 +53,7 @@ def demo_cfg(args):
     else:
         cfg = Config.fromfile(config)
     cfg = make_toy_cfg(cfg, args.data, toy_size=args.img_size, max_iters=args.iters,
-                       batch_size=args.batch_size, lr=args.lr)
+                       batch_size=args.batch_size, lr=args.lr, val=False)
     # From scratch: every norm trains, nothing frozen.
     cfg.model.backbone.norm_eval = False
     cfg.model.backbone.frozen_stages = -1
@@ -65,7 +65,6 @@ def demo_cfg(args):
     cfg.optim_wrapper.clip_grad = dict(max_norm=10, norm_type=2)
     cfg.default_hooks.logger.interval = 20
     cfg.default_hooks.visualization = dict(type='DetVisualizationHook')
-    cfg.train_cfg.val_interval = args.iters + 1  # evaluate once, after training
     cfg.randomness = dict(seed=args.seed)
     cfg.work_dir = args.work_dir
     return cfg, config
