@@ -132,14 +132,33 @@ def registered_operators():
 
 def _make(base, name, doc):
 
-    def __init__(self, *args, stage_ops=None, op_blocks='all', **kwargs):
+    def __init__(self, *args, stage_ops=None, op_blocks='all', expansion=None, **kwargs):
         depth = kwargs.get('depth', args[0] if args else None)
         if depth not in base.arch_settings:
             raise ValueError(f'{name}: depth={depth!r}; accepted '
                              f'{sorted(base.arch_settings)}')
+        if expansion is not None:
+            block, stage_blocks = base.arch_settings[depth]
+            if not (isinstance(expansion, int) and expansion >= 1):
+                raise ValueError(f'{name}: expansion={expansion!r}; accepted a positive int '
+                                 '(4 for ResNet; 2 with base_channels=128 for WRN-50-2)')
+            if expansion != block.expansion:
+                # Wide ResNets (WRN-50-2): bottleneck width x2, block output unchanged. The
+                # instance attribute shadows the class table read by the base __init__.
+                wide = type(f'{block.__name__}Exp{expansion}', (block, ),
+                            {'expansion': expansion})
+                self.__dict__['arch_settings'] = {depth: (wide, stage_blocks)}
         num_stages = kwargs.get('num_stages', 4)
         self._check_frozen_stages(kwargs.get('frozen_stages', -1), num_stages)
         base.__init__(self, *args, **kwargs)
+        if self.__dict__.get('arch_settings') and self.zero_init_residual and not (
+                kwargs.get('init_cfg') or kwargs.get('pretrained')):
+            # mmseg zero-inits norm3 only for its own Bottleneck class, not a subclass
+            for layer_name in self.res_layers:
+                for block in getattr(self, layer_name):
+                    if block.init_cfg is None and hasattr(block, 'norm3_name'):
+                        block.init_cfg = dict(type='Constant', val=0,
+                                              override=dict(name='norm3'))
         self._replace_convs(stage_ops, op_blocks)
 
     cls = type(name, (AttnStagesMixin, base), {
@@ -156,6 +175,8 @@ _ARGS_DOC = """
         op_blocks (str | Sequence): per stage (or one for all) which blocks: 'all',
             'all_but_first' (e.g. LESA keeps layer3[0]'s strided conv), 'first', 'none', or a
             list of block indices.
+        expansion (int, optional): block output / bottleneck width. WRN-50-2 is
+            ``base_channels=128, expansion=2`` (as mmpretrain's ResNet); default the block's.
 """
 AttnResNet = _make(ResNet, 'AttnResNet',
                    'mmseg ResNet with per-stage attention operators.' + _ARGS_DOC)
