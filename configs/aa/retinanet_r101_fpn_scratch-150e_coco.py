@@ -1,0 +1,3 @@
+# AA paper, Table 5 row ResNet-101 baseline in the paper's own setting: from scratch, 150 epochs.
+_base_ = ['./retinanet_r50_fpn_scratch-150e_coco.py']
+model = dict(backbone=dict(depth=101))
