@@ -103,7 +103,7 @@ class AAConv2d(BaseModule):
         attn_downsample: pool the attention input 3x3/2 even at stride 1 and upsample the
             attention output bilinearly (the paper's memory saver for large maps).
         attn_impl: ``'auto'`` | ``'explicit'`` | ``'fused'`` | None (module default).
-        init_cfg: mmengine ``init_cfg`` (the default init is the official one).
+        init_cfg: mmengine ``init_cfg`` (default: PyTorch's conv init, tables as below).
 
     The tables are initialised with ``std = dkh ** -0.5``: the appendix's
     ``random_normal_initializer(dkh ** -0.5)`` sets the *mean* in TF1's positional signature,

@@ -3,7 +3,7 @@
 For a query at ``(y_i, x_i)`` and a key at ``(y_j, x_j)`` on an ``H x W`` grid (raster order,
 ``j = y_j * W + x_j``) the logit is
 
-    l_ij = a_c * q_i . k_j + a_r * (q_i . r_W[x_j - x_i] + q_i . r_H[y_j - y_i]) (+ per-row constants)
+    l_ij = a_c * q_i . k_j + a_r * (q_i . r_W[x_j - x_i] + q_i . r_H[y_j - y_i])   (+ const_i)
 
 (AA Eq. 3-4 with ``a_c = a_r = 1``; LESA's detection encoding puts a BatchNorm2d over the two
 stacked terms per head, which is a per-head, per-term affine map ``a * l + b``; the ``b`` are
@@ -19,22 +19,26 @@ Two implementations of the same numbers:
   ``QH[i, y] = q_i . r_H[y - y_i]`` (``HW x H``): ``l_ij = q_i . k_j + QW[i, x_j] + QH[i, y_j]``.
   Two kernels compute that:
 
-  * ``'chunked'`` (default): a custom autograd Function that walks over blocks of queries,
-    builds each block's logits, softmax and output, and saves only the inputs and the row
-    log-sum-exp; backward recomputes each block (flash-attention style recomputation, written
-    with plain batched matmuls so it runs on CPU, where FlexAttention has no backward).
+  * ``'chunked'`` (default): a custom autograd Function that walks over blocks of queries (and
+    heads), builds each block's QW/QH from its queries and the tables, its logits, softmax and
+    output, and saves only its inputs and output; backward recomputes each block
+    (FlashAttention-style recomputation, written with batched matmuls so that it runs on CPU,
+    where FlexAttention has no backward). On CPU a block fits in L2, so the elementwise
+    passes cost little next to the matmuls.
   * ``'sdpa'``: the relative logits ride as extra query/key dims of
     ``F.scaled_dot_product_attention``: ``q_aug = [q, QH, QW]``, ``k_aug = [k, onehot(y_j),
     onehot(x_j)]`` (v zero-padded where the kernel needs equal head dims). Exact too, but the
-    logit matmul grows from ``d`` to ``d + H + W``.
+    logit matmul grows from ``d`` to ``d + H + W`` and QH/QW are materialised.
 
-  A BatchNorm over the logits becomes a per-head, per-term scale folded into ``q`` and the
-  tables. In training mode the batch statistics are computed from moments, without the logits:
-  ``sum_bij q_i.k_j = sum_b (sum_i q_i).(sum_j k_j)``, ``sum_bij (q_i.k_j)^2 = sum_b
-  <Q_b^T Q_b, K_b^T K_b>_F``, and for the relative term ``sum_j (QW[i,x_j] + QH[i,y_j])^2 =
-  H sum_x QW^2 + W sum_y QH^2 + 2 (sum_x QW)(sum_y QH)``. Running statistics update as
-  ``nn.BatchNorm2d`` would (momentum or cumulative average, unbiased variance); gradients flow
-  through the statistics as in the explicit BatchNorm.
+  A BatchNorm over the logits becomes a per-head, per-term scale, folded into ``q`` (content
+  term) and into the tables (relative term). In training mode its batch statistics come from
+  moments, without the logits: ``sum_bij q_i.k_j = sum_b (sum_i q_i).(sum_j k_j)``,
+  ``sum_bij (q_i.k_j)^2 = sum_b <Q_b^T Q_b, K_b^T K_b>_F``, and for the relative term, per
+  query, ``sum_j (QW[i,x_j] + QH[i,y_j])^2 = H sum_x QW^2 + W sum_y QH^2 + 2 (sum_x QW)(sum_y
+  QH)`` with ``sum_x QW[i, x] = q_i . S_W[x_i]`` and ``sum_x QW[i, x]^2 = q_i^T M_W[x_i] q_i``
+  (``S``, ``M``: window sums of ``r`` and ``r r^T`` over the offsets row ``x_i`` sees). Running
+  statistics update as ``nn.BatchNorm2d`` would (momentum or cumulative average, unbiased
+  variance); gradients flow through the statistics as in the explicit BatchNorm.
 
 Which path runs is chosen by ``impl`` (``'auto'`` | ``'explicit'`` | ``'fused'``), falling back
 to the module default (:func:`set_default_attn_impl`, :func:`default_attn_impl`). ``'auto'``
@@ -52,15 +56,16 @@ from mmengine.logging import print_log
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
-from .position import rel_to_abs
+from .position import rel_to_abs, relative_index_1d
 
 ATTN_IMPLS = ('auto', 'explicit', 'fused')
 FUSED_KERNELS = ('auto', 'chunked', 'sdpa')
 
 _DEFAULT_IMPL = 'auto'
-# Logits per head and block of the chunked kernel. CPU: 2^17 fp32 = 512 KiB, inside a core's L2,
-# so the elementwise passes (bias add, softmax, softmax backward) run from cache; measured faster
-# than larger blocks despite more Python iterations. CUDA: large blocks, few kernel launches.
+# Logits per block (CPU: per intra-op thread) of the chunked kernel. CPU: 2^17 fp32 = 512 KiB,
+# inside a core's L2, so the elementwise passes (bias add, softmax, softmax backward) run from
+# cache; measured faster than larger blocks despite more Python iterations. CUDA: large blocks,
+# few kernel launches.
 BLOCK_ELEMENTS = {'cpu': 1 << 17, 'cuda': 1 << 26}
 
 
@@ -94,37 +99,55 @@ def default_attn_impl(impl: str):
 # ----------------------------------------------------------------------------------------------
 # relative logits
 # ----------------------------------------------------------------------------------------------
-def _table_for(rel: Tensor, num_heads: int) -> Tensor:
-    # (R, d) shared across heads, or (num_heads, R, d) per head; returned as (..., d, R) so that
-    # q (B, N, a, b, d) @ it broadcasts.
-    if rel.dim() == 2:
-        return rel.t()
-    if rel.dim() == 3 and rel.shape[0] == num_heads:
-        return rel.transpose(1, 2)[:, None]
-    raise ValueError(f'relative table of shape {tuple(rel.shape)}: expected (2L-1, d) or '
-                     f'({num_heads}, 2L-1, d)')
+def _abs_tables(rel: Tensor, length: int) -> Tensor:
+    # (L_query, L_key, d) with [a, b] = rel[b - a + L - 1]: the relative table laid out by
+    # absolute positions (tiny: L^2 d), so QW needs one batched matmul and no (L, 2L-1) buffer
+    return rel[..., relative_index_1d(length, rel.device), :]
 
 
-def relative_query_logits(q: Tensor, rel_h: Tensor, rel_w: Tensor,
-                          size: Tuple[int, int]) -> Tuple[Tensor, Tensor]:
+def relative_query_logits(q: Tensor, rel_h: Tensor, rel_w: Tensor, size: Tuple[int, int],
+                          method: str = 'gather') -> Tuple[Tensor, Tensor]:
     """Query-side relative tables ``QH (B, N, HW, H)`` and ``QW (B, N, HW, W)``.
 
-    ``QW[..., i, x] = q_i . rel_w[x - x_i + W - 1]``, ``QH[..., i, y] = q_i . rel_h[y - y_i + H - 1]``
-    (BoTNet's relative_logits_1d without the final expansion to ``HW x HW``).
+    ``QW[..., i, x] = q_i . rel_w[x - x_i + W - 1]`` and
+    ``QH[..., i, y] = q_i . rel_h[y - y_i + H - 1]`` (BoTNet's relative_logits_1d without the
+    final expansion to ``HW x HW``).
 
     Args:
         q: ``(B, N, H*W, d)``.
         rel_h, rel_w: ``(2H-1, d)`` and ``(2W-1, d)`` (already sliced to this size), or with a
             leading head dim.
         size: ``(H, W)``.
+        method: ``'gather'`` (tables laid out by absolute position, then one batched matmul; the
+            fused path's, lighter) or ``'rel_to_abs'`` (logits against all ``2L-1`` offsets, then
+            the pad/reshape/slice of :func:`rel_to_abs`, as the official LESA / BoTNet / AA code;
+            the explicit reference's). Identical values.
     """
     B, N, L, d = q.shape
     H, W = size
     if H * W != L:
         raise ValueError(f'relative_query_logits: size {size} does not match {L} positions')
+    for name, rel in (('rel_h', rel_h), ('rel_w', rel_w)):
+        if not (rel.dim() == 2 or (rel.dim() == 3 and rel.shape[0] == N)):
+            raise ValueError(f'{name} of shape {tuple(rel.shape)}: expected (2L-1, {d}) or '
+                             f'({N}, 2L-1, {d})')
     q4 = q.reshape(B, N, H, W, d)
-    qw = rel_to_abs(q4 @ _table_for(rel_w, N))                   # (B, N, H, W(x_i), W(x))
-    qh = rel_to_abs(q4.transpose(2, 3) @ _table_for(rel_h, N))   # (B, N, W, H(y_i), H(y))
+    if method == 'gather':
+        per_head = rel_w.dim() == 3
+        tw, th = _abs_tables(rel_w, W), _abs_tables(rel_h, H)       # (.., W, W, d), (.., H, H, d)
+        if per_head:
+            qw = torch.einsum('bnyxd,nxkd->bnyxk', q4, tw)
+            qh = torch.einsum('bnyxd,nykd->bnyxk', q4, th)
+        else:
+            qw = torch.einsum('bnyxd,xkd->bnyxk', q4, tw)
+            qh = torch.einsum('bnyxd,ykd->bnyxk', q4, th)
+        return qh.reshape(B, N, L, H), qw.reshape(B, N, L, W)
+    if method != 'rel_to_abs':
+        raise ValueError(f"method={method!r} is not one of ('gather', 'rel_to_abs')")
+    tw = rel_w.t() if rel_w.dim() == 2 else rel_w.transpose(1, 2)[:, None]
+    th = rel_h.t() if rel_h.dim() == 2 else rel_h.transpose(1, 2)[:, None]
+    qw = rel_to_abs(q4 @ tw)                                     # (B, N, H, W(x_i), W(x))
+    qh = rel_to_abs(q4.transpose(2, 3) @ th)                     # (B, N, W, H(y_i), H(y))
     qh = qh.transpose(2, 3)                                      # (B, N, H(y_i), W(x_i), H)
     return qh.reshape(B, N, L, H), qw.reshape(B, N, L, W)
 
@@ -156,7 +179,7 @@ def explicit_relative_attention(q: Tensor,
     B, N, L, _ = q.shape
     terms = [q @ k.transpose(-1, -2)]
     if rel_h is not None:
-        qh, qw = relative_query_logits(q, rel_h, rel_w, size)
+        qh, qw = relative_query_logits(q, rel_h, rel_w, size, method='rel_to_abs')
         terms.append(expand_relative_logits(qh, qw, size))
     if logit_norm is not None:
         T = len(terms)
@@ -171,29 +194,66 @@ def explicit_relative_attention(q: Tensor,
 # ----------------------------------------------------------------------------------------------
 # BatchNorm over logits -> per-head, per-term scale
 # ----------------------------------------------------------------------------------------------
-def logit_moments(q: Tensor, k: Tensor, qh: Optional[Tensor], qw: Optional[Tensor],
+def _per_head(rel: Tensor, num_heads: int) -> Tensor:
+    return rel.expand(num_heads, *rel.shape) if rel.dim() == 2 else rel
+
+
+def _relative_row_moments(q: Tensor, rel: Tensor, length: int, axis: int):
+    """For each query ``i`` and its coordinate ``c_i`` along ``axis`` (2: rows, 3: columns of
+    ``q (B, N, H, W, d)``): ``sum_c q_i . r[c - c_i]`` and ``sum_c (q_i . r[c - c_i])^2``.
+
+    Via the window sum ``S[c_i] = sum_c r[c - c_i]`` and the window second moment
+    ``M[c_i] = sum_c r r^T``: ``q_i . S[c_i]`` and ``q_i^T M[c_i] q_i``; all tensors are q-sized
+    or table-sized.
+    """
+    table = _abs_tables(rel, length)                                 # (N, L_i, L_key, d)
+    S = table.sum(2)                                                 # (N, L_i, d)
+    M = torch.einsum('nikd,nike->nide', table, table)                # (N, L_i, d, d)
+    if axis == 3:
+        first = torch.einsum('bnyxd,nxd->bnyx', q, S)
+        qM = torch.einsum('bnyxd,nxde->bnyxe', q, M)
+    else:
+        first = torch.einsum('bnyxd,nyd->bnyx', q, S)
+        qM = torch.einsum('bnyxd,nyde->bnyxe', q, M)
+    return first, (qM * q).sum(-1)
+
+
+def logit_moments(q: Tensor, k: Tensor, rel_h: Optional[Tensor], rel_w: Optional[Tensor],
                   size: Optional[Tuple[int, int]]) -> Tuple[Tensor, Tensor, int]:
     """Per-channel mean and biased variance of the stacked logits over ``(B, HW, HW)``.
 
     Returns ``mean, var`` of shape ``(T * N,)`` in float64 (channel ``t * N + n``) and the count
-    ``B * HW * HW``. float64 because ``E[x^2] - E[x]^2`` cancels; the tensors involved are
-    ``O(B N HW d^2)``, negligible next to the attention itself.
+    ``B * HW * HW``, without forming any logits (see the module docstring). Reductions along
+    one axis run in the input dtype; what follows runs in float64 because
+    ``E[x^2] - E[x]^2`` cancels.
     """
-    B, N, L, _ = q.shape
-    qd, kd = q.double(), k.double()
+    # statistics in at least fp32, as autocast runs BatchNorm: Gram sums over HW would
+    # overflow or round in half precision
+    if q.dtype in (torch.float16, torch.bfloat16):
+        q = q.float()
+    with torch.autocast(q.device.type, enabled=False):
+        return _logit_moments(q, k, rel_h, rel_w, size)
+
+
+def _logit_moments(q, k, rel_h, rel_w, size):
+    B, N, L, d = q.shape
     n = B * L * L
-    s_c = (qd.sum(2) * kd.sum(2)).sum(-1).sum(0)
-    gram_q = qd.transpose(-1, -2) @ qd
-    gram_k = kd.transpose(-1, -2) @ kd
+    k = k.to(q.dtype)
+    rel_h = rel_h.to(q.dtype) if rel_h is not None else None
+    rel_w = rel_w.to(q.dtype) if rel_w is not None else None
+    s_c = (q.sum(2).double() * k.sum(2).double()).sum(-1).sum(0)
+    gram_q = (q.transpose(-1, -2) @ q).double()
+    gram_k = (k.transpose(-1, -2) @ k).double()
     ss_c = (gram_q * gram_k).sum((-1, -2)).sum(0)
     sums, sqs = [s_c], [ss_c]
-    if qh is not None:
+    if rel_h is not None:
         H, W = size
-        sh, sw = qh.double(), qw.double()
-        a, b = sw.sum(-1), sh.sum(-1)                      # (B, N, L)
-        sums.append((H * a + W * b).sum((0, 2)))
-        sqs.append((H * sw.square().sum(-1) + W * sh.square().sum(-1) +
-                    2 * a * b).sum((0, 2)))
+        q4 = q.reshape(B, N, H, W, d)
+        a, a2 = (t.double() for t in _relative_row_moments(q4, _per_head(rel_w, N), W, 3))
+        b, b2 = (t.double() for t in _relative_row_moments(q4, _per_head(rel_h, N), H, 2))
+        # row i: sum_j (QW[i, x_j] + QH[i, y_j]) = H sum_x QW + W sum_y QH, and the square
+        sums.append((H * a + W * b).sum((0, 2, 3)))
+        sqs.append((H * a2 + W * b2 + 2 * a * b).sum((0, 2, 3)))
     mean = torch.cat(sums) / n
     var = (torch.cat(sqs) / n - mean.square()).clamp_min(0)
     return mean, var, n
@@ -218,7 +278,7 @@ def fused_blocker(logit_norm: Optional[nn.Module]) -> Optional[str]:
 
 
 def batchnorm_logit_scale(bn: nn.modules.batchnorm._BatchNorm, q: Tensor, k: Tensor,
-                          qh: Optional[Tensor], qw: Optional[Tensor],
+                          rel_h: Optional[Tensor], rel_w: Optional[Tensor],
                           size: Optional[Tuple[int, int]]) -> Tensor:
     """The per-channel factor ``weight / sqrt(var + eps)`` that ``bn`` applies to the logits.
 
@@ -227,14 +287,14 @@ def batchnorm_logit_scale(bn: nn.modules.batchnorm._BatchNorm, q: Tensor, k: Ten
     not tracked; running stats updated in place (with the unbiased variance) when training
     and tracking.
     """
-    T = 1 if qh is None else 2
+    T = 1 if rel_h is None else 2
     N = q.shape[1]
     if bn.num_features != T * N:
         raise ValueError(f'logit norm has {bn.num_features} channels, expected {T} terms x '
                          f'{N} heads = {T * N}')
     use_batch = bn.training or (bn.running_mean is None and bn.running_var is None)
     if use_batch:
-        mean, var, n = logit_moments(q, k, qh, qw, size)
+        mean, var, n = logit_moments(q, k, rel_h, rel_w, size)
         if bn.training and bn.track_running_stats:
             with torch.no_grad():
                 if bn.num_batches_tracked is not None:
@@ -260,45 +320,69 @@ def batchnorm_logit_scale(bn: nn.modules.batchnorm._BatchNorm, q: Tensor, k: Ten
 # fused kernels
 # ----------------------------------------------------------------------------------------------
 def _block_shape(G: int, L: int, block_elements: int, device: torch.device) -> Tuple[int, int]:
-    """``(heads, rows)`` per block: about ``block_elements`` logits per head-band, and on CPU one
-    head per intra-op thread side by side (a batched matmul over heads splits across threads
-    without synchronising inside one small GEMM; measured faster than one head at a time)."""
+    """``(heads, rows)`` per block: about ``block_elements`` logits per intra-op thread (on CPU
+    a block of all threads' share stays in their L2 caches), query rows first, then as many
+    heads as fit (a batched matmul over heads splits across threads without synchronising
+    inside one small GEMM)."""
     par = torch.get_num_threads() if device.type == 'cpu' else 1
-    if L * L <= block_elements:
-        return min(G, max(par, block_elements // (L * L))), L
-    return min(G, par), max(1, block_elements // L)
+    rows = min(L, max(1, block_elements // (par * L)))
+    heads = min(G, max(1, block_elements * par // (rows * L)))
+    return heads, rows
 
 
-def _block_probs(q, kt, qh, qw, H, W):
-    # logits of a block with the relative bias, softmax in place: (gb, c, L)
-    gb, c, _ = q.shape
-    p = torch.bmm(q, kt)
+def _block_indices(s: int, t: int, H: int, W: int, device):
+    # table columns of the block's queries: [c, x] -> x - x_i + W - 1, [c, y] -> y - y_i + H - 1
+    pos = torch.arange(s, t, device=device)
+    iw = torch.arange(W, device=device)[None, :] - (pos % W)[:, None] + (W - 1)
+    ih = torch.arange(H, device=device)[None, :] - (pos // W)[:, None] + (H - 1)
+    return ih, iw
+
+
+def _block_probs(qc, kt, qr, th_t, tw_t, ih, iw, H, W):
+    # softmax(q k^T + QH[., y_j] + QW[., x_j]) of one block, in place: (gb, c, L); the block's
+    # QW/QH come from its queries and the relative tables (BoTNet's relative logits, gathered)
+    gb, c, _ = qc.shape
+    p = torch.bmm(qc, kt)
+    qw = torch.bmm(qr, tw_t).gather(-1, iw.expand(gb, c, W))
+    qh = torch.bmm(qr, th_t).gather(-1, ih.expand(gb, c, H))
     p.view(gb, c, H, W).add_(qh[..., None]).add_(qw[..., None, :])
     return torch.softmax(p, -1, out=p)
 
 
 class _ChunkedRelAttention(torch.autograd.Function):
-    """``softmax(q k^T + QH[:, y_j] + QW[:, x_j]) v`` block by block.
+    """``softmax(qc k^T + QH[:, y_j] + QW[:, x_j]) v`` block by block, with
+    ``QW[i, x] = qr_i . rel_w[x - x_i + W - 1]`` and ``QH`` alike.
 
-    Inputs are flattened to ``G = B * N`` rows: q ``(G, L, d)``, k ``(G, L, d)``, v
-    ``(G, L, e)``, qh ``(G, L, H)``, qw ``(G, L, W)``. Saves inputs and output; backward
-    recomputes the probabilities of each block. On CPU blocks are sized to stay in cache, so
-    the elementwise passes (bias add, softmax, its backward) cost little next to the matmuls.
+    Inputs are flattened to ``G = B * N`` rows: qc, qr, k ``(G, L, d)`` (``qc`` for the content
+    term, ``qr`` for the relative one: the same tensor unless a logit norm scales the terms
+    differently), v ``(G, L, e)``, rel_h ``(G, 2H-1, d)``, rel_w ``(G, 2W-1, d)``. Saves only
+    the inputs and the output: no ``(HW)^2`` tensor and no ``HW x (H + W)`` tables are kept;
+    backward recomputes each block.
     """
 
     @staticmethod
-    def forward(ctx, q, k, v, qh, qw, H, W, block_elements):
-        G, L, _ = q.shape
-        gb, rows = _block_shape(G, L, block_elements, q.device)
-        out = q.new_empty(G, L, v.shape[-1])
+    def forward(ctx, qc, qr, k, v, rel_h, rel_w, H, W, block_elements):
+        # the blocks run in the inputs' dtype (fp32 for half inputs), whatever autocast says
+        with torch.autocast(qc.device.type, enabled=False):
+            return _ChunkedRelAttention._forward(ctx, qc, qr, k, v, rel_h, rel_w, H, W,
+                                                 block_elements)
+
+    @staticmethod
+    def _forward(ctx, qc, qr, k, v, rel_h, rel_w, H, W, block_elements):
+        G, L, _ = qc.shape
+        gb, rows = _block_shape(G, L, block_elements, qc.device)
+        out = qc.new_empty(G, L, v.shape[-1])
         kt = k.transpose(1, 2).contiguous()
-        for g0 in range(0, G, gb):
-            g1 = min(G, g0 + gb)
-            for s in range(0, L, rows):
-                t = min(L, s + rows)
-                p = _block_probs(q[g0:g1, s:t], kt[g0:g1], qh[g0:g1, s:t], qw[g0:g1, s:t], H, W)
+        th_t, tw_t = rel_h.transpose(1, 2), rel_w.transpose(1, 2)
+        for s in range(0, L, rows):
+            t = min(L, s + rows)
+            ih, iw = _block_indices(s, t, H, W, qc.device)
+            for g0 in range(0, G, gb):
+                g1 = min(G, g0 + gb)
+                p = _block_probs(qc[g0:g1, s:t], kt[g0:g1], qr[g0:g1, s:t], th_t[g0:g1],
+                                 tw_t[g0:g1], ih, iw, H, W)
                 out[g0:g1, s:t] = torch.bmm(p, v[g0:g1])
-        ctx.save_for_backward(q, k, v, qh, qw, out)
+        ctx.save_for_backward(qc, qr, k, v, rel_h, rel_w, out)
         ctx.HW = (H, W)
         ctx.block = (gb, rows)
         return out
@@ -306,56 +390,74 @@ class _ChunkedRelAttention(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, dout):
-        q, k, v, qh, qw, out = ctx.saved_tensors
+        with torch.autocast(dout.device.type, enabled=False):
+            return _ChunkedRelAttention._backward(ctx, dout)
+
+    @staticmethod
+    def _backward(ctx, dout):
+        qc, qr, k, v, rel_h, rel_w, out = ctx.saved_tensors
         H, W = ctx.HW
         gb, rows = ctx.block
-        G, L, _ = q.shape
-        dout = dout.contiguous()
+        G, L, _ = qc.shape
+        dout = dout.to(out.dtype).contiguous()
         # delta_i = sum_j P_ij dP_ij = dO_i . O_i (softmax backward as in FlashAttention-2)
         delta = (dout * out).sum(-1, keepdim=True)
-        dq = torch.empty_like(q)
-        dk = torch.zeros_like(k)
-        dv = torch.zeros_like(v)
-        dqh = torch.empty_like(qh)
-        dqw = torch.empty_like(qw)
+        dqc, dqr = torch.empty_like(qc), torch.empty_like(qr)
+        dk, dv = torch.zeros_like(k), torch.zeros_like(v)
+        drel_h, drel_w = torch.zeros_like(rel_h), torch.zeros_like(rel_w)
         kt = k.transpose(1, 2).contiguous()
         vt = v.transpose(1, 2).contiguous()
-        for g0 in range(0, G, gb):
-            g1 = min(G, g0 + gb)
-            for s in range(0, L, rows):
-                t = min(L, s + rows)
-                p = _block_probs(q[g0:g1, s:t], kt[g0:g1], qh[g0:g1, s:t], qw[g0:g1, s:t], H, W)
+        th_t, tw_t = rel_h.transpose(1, 2), rel_w.transpose(1, 2)
+        for s in range(0, L, rows):
+            t = min(L, s + rows)
+            c = t - s
+            ih, iw = _block_indices(s, t, H, W, qc.device)
+            for g0 in range(0, G, gb):
+                g1 = min(G, g0 + gb)
+                n = g1 - g0
+                q_r = qr[g0:g1, s:t]
+                p = _block_probs(qc[g0:g1, s:t], kt[g0:g1], q_r, th_t[g0:g1], tw_t[g0:g1], ih,
+                                 iw, H, W)
                 do = dout[g0:g1, s:t]
                 dv[g0:g1].baddbmm_(p.transpose(1, 2), do)
                 ds = torch.bmm(do, vt[g0:g1])
                 ds.sub_(delta[g0:g1, s:t]).mul_(p)
-                dq[g0:g1, s:t] = torch.bmm(ds, k[g0:g1])
-                dk[g0:g1].baddbmm_(ds.transpose(1, 2), q[g0:g1, s:t])
-                d4 = ds.view(g1 - g0, t - s, H, W)
-                dqh[g0:g1, s:t] = d4.sum(3)
-                dqw[g0:g1, s:t] = d4.sum(2)
-        return dq, dk, dv, dqh, dqw, None, None, None
+                dqc[g0:g1, s:t] = torch.bmm(ds, k[g0:g1])
+                dk[g0:g1].baddbmm_(ds.transpose(1, 2), qc[g0:g1, s:t])
+                d4 = ds.view(n, c, H, W)
+                # each table column appears once per query row: scatter, not scatter-add
+                grw = ds.new_zeros(n, c, 2 * W - 1).scatter_(-1, iw.expand(n, c, W), d4.sum(2))
+                grh = ds.new_zeros(n, c, 2 * H - 1).scatter_(-1, ih.expand(n, c, H), d4.sum(3))
+                dqr[g0:g1, s:t] = torch.bmm(grw, rel_w[g0:g1]).baddbmm_(grh, rel_h[g0:g1])
+                drel_w[g0:g1].baddbmm_(grw.transpose(1, 2), q_r)
+                drel_h[g0:g1].baddbmm_(grh.transpose(1, 2), q_r)
+        return dqc, dqr, dk, dv, drel_h, drel_w, None, None, None
 
 
-def chunked_relative_attention(q: Tensor, k: Tensor, v: Tensor, qh: Tensor, qw: Tensor,
-                               size: Tuple[int, int],
+def chunked_relative_attention(qc: Tensor, qr: Tensor, k: Tensor, v: Tensor, rel_h: Tensor,
+                               rel_w: Tensor, size: Tuple[int, int],
                                block_elements: Optional[int] = None) -> Tensor:
-    """Fused kernel ``'chunked'``: ``(B, N, L, *)`` in, ``(B, N, L, e)`` out."""
-    B, N, L, d = q.shape
+    """Fused kernel ``'chunked'``: q/k/v ``(B, N, L, *)``, tables ``(2L-1, d)`` or per head
+    ``(N, 2L-1, d)``; returns ``(B, N, L, e)``."""
+    B, N, L, d = qc.shape
     e = v.shape[-1]
     H, W = size
-    dtype = q.dtype
+    dtype = qc.dtype
     # Half-precision logits would overflow/round in exp; the blocks are small, so run fp32.
     work = torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
     G = B * N
     if block_elements is None:
-        block_elements = BLOCK_ELEMENTS.get(q.device.type, BLOCK_ELEMENTS['cuda'])
+        block_elements = BLOCK_ELEMENTS.get(qc.device.type, BLOCK_ELEMENTS['cuda'])
 
     def flat(x, c):
         return x.to(work).reshape(G, L, c).contiguous()
 
-    out = _ChunkedRelAttention.apply(flat(q, d), flat(k, d), flat(v, e), flat(qh, H),
-                                     flat(qw, W), H, W, int(block_elements))
+    def heads(rel):
+        rel = _per_head(rel, N).to(work)
+        return rel.expand(B, *rel.shape).reshape(G, *rel.shape[1:]).contiguous()
+
+    out = _ChunkedRelAttention.apply(flat(qc, d), flat(qr, d), flat(k, d), flat(v, e),
+                                     heads(rel_h), heads(rel_w), H, W, int(block_elements))
     return out.view(B, N, L, e).to(dtype)
 
 
@@ -449,17 +551,19 @@ def relative_attention(q: Tensor,
     if path == 'explicit':
         return explicit_relative_attention(q, k, v, rel_h, rel_w, size, logit_norm)
 
-    qh = qw = None
-    if rel_h is not None:
-        qh, qw = relative_query_logits(q, rel_h, rel_w, size)
+    N = q.shape[1]
+    qc = q
     if logit_norm is not None:
-        N = q.shape[1]
-        scale = batchnorm_logit_scale(logit_norm, q, k, qh, qw, size).view(-1, N, 1, 1)
-        q = q * scale[0]
-        if qh is not None:
-            qh, qw = qh * scale[1], qw * scale[1]
-    if qh is None:
-        return sdpa_attention(q, k, v)
+        # a BatchNorm on the logits = per-head, per-term scales: on q for the content term, on
+        # the tables for the relative one (the shifts cancel in the softmax)
+        scale = batchnorm_logit_scale(logit_norm, q, k, rel_h, rel_w, size).view(-1, N)
+        qc = q * scale[0].view(1, N, 1, 1)
+        if rel_h is not None:
+            rel_h = _per_head(rel_h, N) * scale[1].view(N, 1, 1)
+            rel_w = _per_head(rel_w, N) * scale[1].view(N, 1, 1)
+    if rel_h is None:
+        return sdpa_attention(qc, k, v)
     if kernel == 'sdpa':
-        return sdpa_relative_attention(q, k, v, qh, qw, size)
-    return chunked_relative_attention(q, k, v, qh, qw, size, block_elements)
+        qh, qw = relative_query_logits(q, rel_h, rel_w, size)
+        return sdpa_relative_attention(qc, k, v, qh, qw, size)
+    return chunked_relative_attention(qc, q, k, v, rel_h, rel_w, size, block_elements)

@@ -79,9 +79,11 @@ class LESA(BaseModule):
             (axial-deeplab style q/k/v embeddings over 1-D offsets of the flattened raster index;
             table ``relative`` ``(2 q_dim + v_dim, 2 * max_H * max_W - 1)``). Only
             ``'detection_qr'`` is translation-equivariant in 2-D and can use the fused path.
-        max_size: feature size (int or (H, W)) the tables are built for: the official fixed
-            size (detection at 1024: 256/128/64/32 per stage, a stride-2 block uses its input
-            size; classification at 224: 14).
+        max_size: the block's *output* feature size (int or (H, W)) at the reference input
+            size, so that one value serves a whole stage: the official fixed sizes (detection
+            at 1024: 64 for stage 3 and 32 for stage 4; classification at 224: 14). A stride-2
+            block attends at its input, so its tables are built for ``stride * max_size`` (the
+            official layer4[0] tables at 1024 are sized 64).
         beyond_max: ``'interpolate'`` or ``'error'`` for larger inputs (see :mod:`.position`).
         norm_cfg: config of every internal norm.
         attn_impl: ``'auto'`` | ``'explicit'`` | ``'fused'`` | None (module default).
@@ -152,6 +154,8 @@ class LESA(BaseModule):
         self.qk_planes = out_channels // num_heads // 2
         self.v_planes = out_channels // num_heads
         self.max_size = to_2tuple_size(max_size, owner=owner)
+        # attention runs before the stride-2 pooling, at stride x the output size
+        self.table_size = (self.max_size[0] * self.stride, self.max_size[1] * self.stride)
 
         # binary term
         self.qkv_transform = nn.Conv1d(in_channels, 2 * out_channels, 1, bias=False)
@@ -160,13 +164,13 @@ class LESA(BaseModule):
             self.bn_similarity = build_norm(norm_cfg, 2 * num_heads)
             self.bn_output = build_norm(norm_cfg, out_channels)
             scale = self.qk_planes**-0.5
-            mh, mw = self.max_size
+            mh, mw = self.table_size
             self.rel_height = nn.Parameter(torch.randn(2 * mh - 1, self.qk_planes) * scale)
             self.rel_width = nn.Parameter(torch.randn(2 * mw - 1, self.qk_planes) * scale)
         else:
             self.bn_similarity = build_norm(norm_cfg, 3 * num_heads)
             self.bn_output = build_norm(norm_cfg, 2 * out_channels)
-            k = self.max_size[0] * self.max_size[1]
+            k = self.table_size[0] * self.table_size[1]
             self.relative = nn.Parameter(
                 torch.randn(2 * self.qk_planes + self.v_planes, 2 * k - 1) * self.v_planes**-0.5)
 

@@ -35,21 +35,23 @@ def _brute_relative(q, rel_h, rel_w, H, W):
 
 
 @pytest.mark.parametrize('size', SIZES)
-def test_relative_query_logits_brute_force(size):
+@pytest.mark.parametrize('method', ['gather', 'rel_to_abs'])
+def test_relative_query_logits_brute_force(size, method):
     H, W = size
     q, _, _, rh, rw = _inputs(H=H, W=W, dtype=torch.float64)
-    qh, qw = relative_query_logits(q, rh, rw, size)
+    qh, qw = relative_query_logits(q, rh, rw, size, method=method)
     assert qh.shape == (2, 3, H * W, H) and qw.shape == (2, 3, H * W, W)
     torch.testing.assert_close(expand_relative_logits(qh, qw, size),
                                _brute_relative(q, rh, rw, H, W))
 
 
-def test_relative_query_logits_per_head_tables():
+@pytest.mark.parametrize('method', ['gather', 'rel_to_abs'])
+def test_relative_query_logits_per_head_tables(method):
     H, W = 3, 4
     q = torch.randn(2, 3, H * W, 4, dtype=torch.float64)
     rh = torch.randn(3, 2 * H - 1, 4, dtype=torch.float64)
     rw = torch.randn(3, 2 * W - 1, 4, dtype=torch.float64)
-    qh, qw = relative_query_logits(q, rh, rw, (H, W))
+    qh, qw = relative_query_logits(q, rh, rw, (H, W), method=method)
     full = expand_relative_logits(qh, qw, (H, W))
     for n in range(3):
         torch.testing.assert_close(full[:, n:n + 1],
@@ -137,11 +139,26 @@ def test_bfloat16_inputs_run_in_float32_blocks():
     torch.testing.assert_close(out.float(), ref, rtol=0, atol=0.1)
 
 
-def test_logit_moments_match_direct_statistics():
+def test_fused_under_cpu_autocast_matches_fp32():
+    inputs = _inputs(H=3, W=4)
+    bn = nn.BatchNorm2d(6)
+    ref = relative_attention(*inputs, (3, 4), logit_norm=copy.deepcopy(bn), impl='explicit')
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        out = relative_attention(*inputs, (3, 4), logit_norm=bn, impl='fused')
+    out.float().sum().backward()
+    assert all(x.grad is not None for x in inputs)
+    torch.testing.assert_close(out.float(), ref, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize('per_head', [False, True])
+def test_logit_moments_match_direct_statistics(per_head):
     H, W = 3, 5
     q, k, _, rh, rw = _inputs(H=H, W=W, dtype=torch.float64)
+    if per_head:
+        rh = torch.randn(3, *rh.shape, dtype=torch.float64)
+        rw = torch.randn(3, *rw.shape, dtype=torch.float64)
     qh, qw = relative_query_logits(q, rh, rw, (H, W))
-    mean, var, n = logit_moments(q, k, qh, qw, (H, W))
+    mean, var, n = logit_moments(q, k, rh, rw, (H, W))
     stacked = torch.cat([q @ k.transpose(-1, -2), expand_relative_logits(qh, qw, (H, W))], 1)
     assert n == 2 * (H * W)**2
     torch.testing.assert_close(mean, stacked.mean((0, 2, 3)))
@@ -201,9 +218,8 @@ def test_batchnorm_without_running_stats_uses_batch_statistics():
 
 def test_logit_scale_checks_channels():
     q, k, _, rh, rw = _inputs(H=3, W=4)
-    qh, qw = relative_query_logits(q, rh, rw, (3, 4))
     with pytest.raises(ValueError, match='expected 2 terms x 3 heads = 6'):
-        batchnorm_logit_scale(nn.BatchNorm2d(4), q, k, qh, qw, (3, 4))
+        batchnorm_logit_scale(nn.BatchNorm2d(4), q, k, rh, rw, (3, 4))
 
 
 def test_auto_path_and_logging(monkeypatch):
@@ -236,6 +252,10 @@ def test_module_default_switch(monkeypatch):
 
 def test_bad_arguments():
     inputs = _inputs(H=2, W=3)
+    with pytest.raises(ValueError, match="method='fft'"):
+        relative_query_logits(inputs[0], inputs[3], inputs[4], (2, 3), method='fft')
+    with pytest.raises(ValueError, match=r'rel_w of shape \(5, 2, 4\)'):
+        relative_query_logits(inputs[0], inputs[3], torch.randn(5, 2, 4), (2, 3))
     with pytest.raises(ValueError, match=r"attn_impl='flash'.*'auto', 'explicit', 'fused'"):
         relative_attention(*inputs, (2, 3), impl='flash')
     with pytest.raises(ValueError, match=r"kernel='triton'.*'chunked'"):
