@@ -6,7 +6,7 @@ import sys
 import pytest
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-os.environ.setdefault('OMP_NUM_THREADS', '2')
+os.environ.setdefault('OMP_NUM_THREADS', '2')  # make test sets 1 per xdist worker
 
 
 def run_py(code_or_args, env=None, timeout=600, check=True, cwd=REPO):
