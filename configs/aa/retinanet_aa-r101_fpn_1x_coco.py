@@ -3,4 +3,5 @@ _base_ = ['./retinanet_aa-r50_fpn_1x_coco.py']
 model = dict(
     backbone=dict(
         depth=101,
-        init_cfg=dict(type='Pretrained', checkpoint='checkpoints/aa-r101_in1k_mmattn.pth')))
+        init_cfg=dict(type='Pretrained', prefix='backbone.',
+                      checkpoint='checkpoints/aa-r101_in1k_mmattn.pth')))

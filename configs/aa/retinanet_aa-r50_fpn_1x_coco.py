@@ -11,4 +11,5 @@ model = dict(
         type='AttnResNet',
         stage_ops=(None, dict(aa, max_size=168), dict(aa, max_size=84), dict(aa, max_size=42)),
         op_blocks='all',
-        init_cfg=dict(type='Pretrained', checkpoint='checkpoints/aa-r50_in1k_mmattn.pth')))
+        init_cfg=dict(type='Pretrained', prefix='backbone.',
+                      checkpoint='checkpoints/aa-r50_in1k_mmattn.pth')))

@@ -8,4 +8,5 @@ model = dict(
     backbone=dict(
         stage_ops=(None, None, dict(lesa, max_size=128), dict(lesa, max_size=64)),
         op_blocks=('none', 'none', 'all_but_first', 'all'),
-        init_cfg=dict(type='Pretrained', checkpoint='checkpoints/lesa-wrn50_in1k_mmattn.pth')))
+        init_cfg=dict(type='Pretrained', prefix='backbone.',
+                      checkpoint='checkpoints/lesa-wrn50_in1k_mmattn.pth')))

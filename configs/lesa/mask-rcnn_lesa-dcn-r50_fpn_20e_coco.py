@@ -8,4 +8,5 @@ model = dict(
         type='AttnResNet',
         stage_ops=(None, None, dict(lesa, max_size=64), dict(lesa, max_size=32)),
         op_blocks=('none', 'none', 'all_but_first', 'all'),
-        init_cfg=dict(type='Pretrained', checkpoint='checkpoints/lesa-r50_in1k_mmattn.pth')))
+        init_cfg=dict(type='Pretrained', prefix='backbone.',
+                      checkpoint='checkpoints/lesa-r50_in1k_mmattn.pth')))

@@ -4,4 +4,5 @@ model = dict(
     backbone=dict(
         base_channels=128,
         expansion=2,
-        init_cfg=dict(type='Pretrained', checkpoint='checkpoints/lesa-wrn50_in1k_mmattn.pth')))
+        init_cfg=dict(type='Pretrained', prefix='backbone.',
+                      checkpoint='checkpoints/lesa-wrn50_in1k_mmattn.pth')))

@@ -5,4 +5,5 @@ sa = dict(type='LESA', num_heads=8, fusion='none', pe_type='detection_qr')
 model = dict(
     backbone=dict(
         stage_ops=(None, None, dict(sa, max_size=64), dict(sa, max_size=32)),
-        init_cfg=dict(type='Pretrained', checkpoint='checkpoints/sa-r50_in1k_mmattn.pth')))
+        init_cfg=dict(type='Pretrained', prefix='backbone.',
+                      checkpoint='checkpoints/sa-r50_in1k_mmattn.pth')))

@@ -1,4 +1,5 @@
 # Official checkpoints -> mmattn keys, one small pure function per paper.
+from .lesa import convert_lesa
 from .mrla import convert_mrla
 
-__all__ = ['convert_mrla']
+__all__ = ['convert_lesa', 'convert_mrla']
