@@ -1,7 +1,10 @@
 """Evaluate a checkpoint with an mmattn (or any mmdet/mmseg/mmpretrain) config.
 
 Usage: python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out FILE] [--show-dir DIR]
-       [--cfg-options k=v ...] [--launcher none|pytorch|slurm|mpi]
+       [--cfg-options k=v ...] [--launcher none|pytorch|slurm|mpi] [--allow-partial-checkpoint]
+
+The checkpoint is compared with the model first: tensors missing from it or with another shape
+stop the evaluation with a list of them (``--allow-partial-checkpoint`` evaluates anyway).
 """
 import argparse
 import os
@@ -12,6 +15,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import mmattn  # noqa: E402,F401
 from mmattn.apis import adapt_launcher, build_runner_from_cfg, library_of, load_config  # noqa: E402
+from mmattn.apis.runner import check_checkpoint_fits, check_data_roots  # noqa: E402
 from mmengine.config import DictAction  # noqa: E402
 
 
@@ -26,6 +30,9 @@ def parse_args(argv=None):
                         help='override settings in the config, key=value')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher')
+    parser.add_argument('--allow-partial-checkpoint', action='store_true',
+                        help='evaluate even if tensors of the model are missing from the '
+                        'checkpoint or have another shape (they keep their initial values)')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
     if 'LOCAL_RANK' not in os.environ:
@@ -70,7 +77,9 @@ def setup_cfg(args):
 def main(argv=None):
     args = parse_args(argv)
     cfg = setup_cfg(args)
+    check_data_roots(cfg, ['test_dataloader'])
     runner = build_runner_from_cfg(cfg)
+    check_checkpoint_fits(runner.model, args.checkpoint, args.allow_partial_checkpoint)
     return runner.test()
 
 

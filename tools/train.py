@@ -12,6 +12,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import mmattn  # noqa: E402,F401  (compat fixes, registration)
 from mmattn.apis import adapt_launcher, build_runner_from_cfg, library_of, load_config  # noqa: E402
+from mmattn.apis.runner import check_amp_device, check_data_roots  # noqa: E402
 from mmengine.config import DictAction  # noqa: E402
 
 
@@ -44,6 +45,7 @@ def setup_cfg(args):
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    check_amp_device(cfg, requested=args.amp)
     if args.amp:
         optim_type = cfg.optim_wrapper.get('type', 'OptimWrapper')
         if optim_type == 'AmpOptimWrapper':
@@ -71,6 +73,8 @@ def main(argv=None):
     args = parse_args(argv)
     cfg = setup_cfg(args)
     print(f'[mmattn] {library_of(cfg)} config {args.config}, work dir {cfg.work_dir}')
+    splits = ['train_dataloader'] + (['val_dataloader'] if cfg.get('val_cfg') else [])
+    check_data_roots(cfg, splits)  # a missing data set fails here, naming the path
     runner = build_runner_from_cfg(cfg)
     runner.train()
 

@@ -11,5 +11,7 @@ model = dict(
         type='AttnResNet',
         stage_ops=(None, dict(aa, max_size=168), dict(aa, max_size=84), dict(aa, max_size=42)),
         op_blocks='all',
+        # tables sized for 224 px on ImageNet start fresh at detection sizes
+        allow_uninitialised=('*.rel_height', '*.rel_width'),
         init_cfg=dict(type='Pretrained', prefix='backbone.',
                       checkpoint='checkpoints/aa-r50_in1k_mmattn.pth')))

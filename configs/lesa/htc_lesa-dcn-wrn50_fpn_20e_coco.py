@@ -8,5 +8,7 @@ model = dict(
     backbone=dict(
         stage_ops=(None, None, dict(lesa, max_size=128), dict(lesa, max_size=64)),
         op_blocks=('none', 'none', 'all_but_first', 'all'),
+        # the ImageNet checkpoint has the classification position encoding: detection starts it fresh (and zero DCN offsets)
+        allow_uninitialised=('*.rel_height', '*.rel_width', '*.bn_output.*', '*.bn_similarity.*', '*.conv_offset.*'),
         init_cfg=dict(type='Pretrained', prefix='backbone.',
                       checkpoint='checkpoints/lesa-wrn50_in1k_mmattn.pth')))

@@ -13,5 +13,7 @@ model = dict(
         type='AttnResNet',
         stage_ops=(None, None, dict(lesa, max_size=64), dict(lesa, max_size=32)),
         op_blocks=('none', 'none', 'all_but_first', 'all'),
+        # the ImageNet checkpoint has the classification position encoding: detection starts it fresh
+        allow_uninitialised=('*.rel_height', '*.rel_width', '*.bn_output.*', '*.bn_similarity.*'),
         init_cfg=dict(type='Pretrained', prefix='backbone.',
                       checkpoint='checkpoints/lesa-r50_in1k_mmattn.pth')))

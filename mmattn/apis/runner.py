@@ -72,3 +72,109 @@ def build_runner_from_cfg(cfg):
     if 'runner_type' in cfg:
         return RUNNERS.build(cfg)
     return Runner.from_cfg(cfg)
+
+
+# ----------------------------------------------------------------------------------------------
+# early errors naming the setting, instead of late failures deep inside a library
+# (docs/what_happens_when.md)
+# ----------------------------------------------------------------------------------------------
+class CheckpointMismatchError(RuntimeError):
+    """A checkpoint's tensors do not fit the model it is loaded into."""
+
+
+def _datasets(node, path):
+    """``(config path, dataset config)`` of a dataset and of every dataset it wraps."""
+    if isinstance(node, dict):
+        yield path, node
+        if isinstance(node.get('dataset'), dict):
+            yield from _datasets(node['dataset'], path + '.dataset')
+        for i, sub in enumerate(node.get('datasets') or []):
+            yield from _datasets(sub, f'{path}.datasets[{i}]')
+
+
+def check_data_roots(cfg, splits=('train_dataloader', 'val_dataloader')):
+    """Raises FileNotFoundError naming the setting and the absolute path when a dataset's
+    ``data_root`` (or its ``ann_file``) does not exist; remote backends are not checked."""
+    for split in splits:
+        loader = cfg.get(split)
+        if not isinstance(loader, dict):
+            continue
+        for path, ds in _datasets(loader.get('dataset'), f'{split}.dataset'):
+            root = ds.get('data_root')
+            if not isinstance(root, str) or not root or '://' in root or ds.get('backend_args'):
+                continue
+            if not osp.isdir(root):
+                raise FileNotFoundError(
+                    f'{path}.data_root={root!r} does not exist (looked for '
+                    f'{osp.abspath(root)!r}, from {osp.abspath(".")!r}). Put the data set '
+                    "there (README.md, 'Data'), generate a toy one with "
+                    '`python tools/misc/make_toy_data.py`, or point the config at yours: '
+                    f'--cfg-options {path}.data_root=PATH (and the evaluator ann_file).')
+            ann = ds.get('ann_file')
+            if isinstance(ann, str) and ann and '://' not in ann:
+                full = ann if osp.isabs(ann) else osp.join(root, ann)
+                if not osp.exists(full):
+                    raise FileNotFoundError(
+                        f'{path}.ann_file={ann!r} does not exist (looked for '
+                        f'{osp.abspath(full)!r}; data_root {root!r} exists). Check the data '
+                        "set's layout against README.md, 'Data'.")
+
+
+def check_amp_device(cfg, requested=False):
+    """mmengine's AmpOptimWrapper asserts a GPU/NPU/MLU/MUSA device; say so before it does."""
+    from mmengine.device import get_device
+    optim_type = (cfg.get('optim_wrapper') or {}).get('type', 'OptimWrapper')
+    if not (requested or optim_type == 'AmpOptimWrapper'):
+        return
+    device = get_device()
+    if device == 'cpu':
+        what = '--amp' if requested else "optim_wrapper.type='AmpOptimWrapper' (in the config)"
+        raise RuntimeError(
+            f'{what}: mixed-precision training needs a GPU (or NPU/MLU/MUSA): mmengine\'s '
+            'AmpOptimWrapper scales the loss with the CUDA GradScaler and refuses to run on '
+            'the CPU, and this machine has no such device (torch.cuda.is_available() is '
+            'False). Train on the CPU in float32: leave out --amp'
+            + ('' if requested else " and set --cfg-options optim_wrapper.type=OptimWrapper")
+            + '.')
+
+
+def check_checkpoint_fits(model, filename, allow_partial=False):
+    """Compares a checkpoint with ``model`` before it is evaluated; always logs the report
+    (loaded / missing / unexpected / shape mismatch) and raises CheckpointMismatchError on a
+    shape mismatch or missing key unless ``allow_partial``."""
+    import re
+
+    from mmengine.logging import print_log
+    from mmengine.model import is_model_wrapper
+    from mmengine.runner.checkpoint import _load_checkpoint
+
+    from mmattn.models.backbones.checkpoint_check import (_fmt_list, compare_with_checkpoint,
+                                                          format_report)
+    if is_model_wrapper(model):
+        model = model.module
+    ckpt = _load_checkpoint(filename, map_location='cpu')
+    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
+    if not isinstance(state, dict) or not all(hasattr(v, 'shape') for v in state.values()):
+        raise CheckpointMismatchError(
+            f'checkpoint {filename!r} holds no state dict of tensors (top-level keys '
+            f'{sorted(ckpt)[:10] if isinstance(ckpt, dict) else type(ckpt).__name__}); '
+            'expected a checkpoint written by tools/train.py (mmengine) or a bare state dict')
+    src = {re.sub(r'^module\.', '', k): tuple(v.shape) for k, v in state.items()}
+    own = {k: tuple(v.shape) for k, v in model.state_dict().items()
+           if not k.endswith('num_batches_tracked')}
+    report = compare_with_checkpoint(own, src)
+    print_log(format_report(type(model).__name__, repr(filename), report), logger='current')
+    if allow_partial or not (report['missing'] or report['mismatched']):
+        return report
+    lines = []
+    if report['mismatched']:
+        lines.append('shape mismatch ' + _fmt_list(
+            report['mismatched'], lambda m: f'{m[0]}: checkpoint {m[1]}, model {m[2]}'))
+    if report['missing']:
+        lines.append(f'missing from the checkpoint {_fmt_list(report["missing"])}')
+    raise CheckpointMismatchError(
+        f'checkpoint {filename!r} does not fit the model of this config '
+        f'({type(model).__name__}, {report["loaded"]}/{report["total"]} tensors fit): '
+        + '; '.join(lines) + '. Evaluate it with the config it was trained with, or pass '
+        '--allow-partial-checkpoint to evaluate anyway (the unfitted tensors keep their '
+        'random initial values).')

@@ -20,6 +20,7 @@ import torch.nn as nn
 from mmseg.models.backbones import ResNeSt, ResNet, ResNeXt
 
 from mmattn.registry import MODELS
+from .checkpoint_check import PretrainedLoadCheck
 
 OP_BLOCK_CHOICES = ('all', 'all_but_first', 'first', 'none')
 
@@ -53,8 +54,43 @@ def _conv_args(conv):
                 groups=conv.groups, bias=getattr(conv, 'bias', None) is not None)
 
 
-class AttnStagesMixin:
-    """Swaps bottleneck ``conv2`` modules for the operators named per stage."""
+def check_resnet_args(name, kwargs):
+    """The stage-tuple arguments of mmseg's ResNet, checked with messages (mmseg asserts
+    without one, or fails with an IndexError deep inside the constructor)."""
+    num_stages = kwargs.get('num_stages', 4)
+    if not (isinstance(num_stages, int) and 1 <= num_stages <= 4):
+        raise ValueError(f'{name}: num_stages={num_stages!r}; accepted an int in [1, 4]')
+    for key, default in (('strides', (1, 2, 2, 2)), ('dilations', (1, 1, 1, 1))):
+        value = kwargs.get(key, default)
+        if not isinstance(value, Sequence) or len(value) != num_stages:
+            raise ValueError(f'{name}: {key}={value!r}; accepted one int per stage '
+                             f'(num_stages={num_stages})')
+    out_indices = kwargs.get('out_indices', (0, 1, 2, 3))
+    if isinstance(out_indices, int):
+        out_indices = (out_indices, )
+    if not (isinstance(out_indices, Sequence) and out_indices
+            and all(isinstance(i, int) and 0 <= i < num_stages for i in out_indices)):
+        raise ValueError(f'{name}: out_indices={kwargs.get("out_indices")!r}; accepted stage '
+                         f'indices in [0, {num_stages - 1}]')
+    with_dcn = kwargs.get('stage_with_dcn', (False, False, False, False))
+    if kwargs.get('dcn') is not None and (not isinstance(with_dcn, Sequence)
+                                          or len(with_dcn) != num_stages):
+        raise ValueError(f'{name}: stage_with_dcn={with_dcn!r}; accepted one bool per stage '
+                         f'(num_stages={num_stages}) when dcn is set')
+    if not isinstance(with_dcn, Sequence) or len(with_dcn) < num_stages:
+        raise ValueError(f'{name}: stage_with_dcn={with_dcn!r}; accepted one bool per stage '
+                         f'(num_stages={num_stages})')
+    for i, plugin in enumerate(kwargs.get('plugins') or ()):
+        stages = plugin.get('stages') if isinstance(plugin, dict) else None
+        if stages is not None and (not isinstance(stages, Sequence)
+                                   or len(stages) != num_stages):
+            raise ValueError(f'{name}: plugins[{i}].stages={stages!r}; accepted one bool per '
+                             f'stage (num_stages={num_stages})')
+
+
+class AttnStagesMixin(PretrainedLoadCheck):
+    """Swaps bottleneck ``conv2`` modules for the operators named per stage; checks what a
+    Pretrained init loaded (:mod:`.checkpoint_check`)."""
 
     def _check_frozen_stages(self, frozen_stages, num_stages):
         if not (isinstance(frozen_stages, int) and -1 <= frozen_stages <= num_stages):
@@ -98,7 +134,13 @@ class AttnStagesMixin:
                         f'{type(conv).__name__}, not a 3x3 conv that an operator can replace')
                 cfg = dict(op_cfg)
                 cfg.update(_conv_args(conv))
-                op = MODELS.build(cfg)
+                try:
+                    op = MODELS.build(cfg)
+                except (ValueError, TypeError) as e:
+                    # name the stage and block: the operator only knows its own arguments
+                    raise type(e)(f'stage_ops[{stage}] ({self.res_layers[stage]}[{b}].conv2, '
+                                  f'{conv.in_channels} -> {conv.out_channels} channels, stride '
+                                  f'{_conv_args(conv)["stride"]}): {e}') from e
                 if owner is block:
                     block.conv2 = op
                 else:
@@ -132,7 +174,8 @@ def registered_operators():
 
 def _make(base, name, doc):
 
-    def __init__(self, *args, stage_ops=None, op_blocks='all', expansion=None, **kwargs):
+    def __init__(self, *args, stage_ops=None, op_blocks='all', expansion=None,
+                 allow_uninitialised=False, **kwargs):
         depth = kwargs.get('depth', args[0] if args else None)
         if depth not in base.arch_settings:
             raise ValueError(f'{name}: depth={depth!r}; accepted '
@@ -148,9 +191,11 @@ def _make(base, name, doc):
                 wide = type(f'{block.__name__}Exp{expansion}', (block, ),
                             {'expansion': expansion})
                 self.__dict__['arch_settings'] = {depth: (wide, stage_blocks)}
+        check_resnet_args(name, kwargs)
         num_stages = kwargs.get('num_stages', 4)
         self._check_frozen_stages(kwargs.get('frozen_stages', -1), num_stages)
         base.__init__(self, *args, **kwargs)
+        self._set_allow_uninitialised(allow_uninitialised)
         if self.__dict__.get('arch_settings') and self.zero_init_residual and not (
                 kwargs.get('init_cfg') or kwargs.get('pretrained')):
             # mmseg zero-inits norm3 only for its own Bottleneck class, not a subclass
@@ -177,6 +222,10 @@ _ARGS_DOC = """
             list of block indices.
         expansion (int, optional): block output / bottleneck width. WRN-50-2 is
             ``base_channels=128, expansion=2`` (as mmpretrain's ResNet); default the block's.
+        allow_uninitialised (bool | Sequence[str]): after a Pretrained init the backbone
+            raises if an attention-operator tensor was not loaded or any tensor's shape
+            differs; True only reports, a sequence of fnmatch patterns (``'*.rel_height'``)
+            allows those keys. See :mod:`mmattn.models.backbones.checkpoint_check`.
 """
 AttnResNet = _make(ResNet, 'AttnResNet',
                    'mmseg ResNet with per-stage attention operators.' + _ARGS_DOC)

@@ -29,6 +29,7 @@ from torch import Tensor
 
 from mmattn.models.layers.mrla import MRLABase, MRLALight
 from mmattn.registry import MODELS
+from .checkpoint_check import PretrainedLoadCheck
 
 __all__ = ['MRLABottleneck', 'MRLAResNet']
 
@@ -115,7 +116,7 @@ class MRLABottleneck(Bottleneck):
 
 
 @MODELS.register_module()
-class MRLAResNet(ResNet):
+class MRLAResNet(PretrainedLoadCheck, ResNet):
     """mmseg ResNet-50/101/152 with MRLA in every bottleneck.
 
     Args:
