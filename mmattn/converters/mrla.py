@@ -52,7 +52,9 @@ def _strip_module(key: str) -> str:
     return key[len('module.'):] if key.startswith('module.') else key
 
 
-def convert_mrla(checkpoint: Mapping, target: str = 'backbone') -> Tuple[Dict, dict]:
+def convert_mrla(checkpoint: Mapping,
+                 target: str = 'backbone',
+                 require_mrla: bool = False) -> Tuple[Dict, dict]:
     """Convert an official MRLA checkpoint or state dict to mmattn keys.
 
     Args:
@@ -61,6 +63,10 @@ def convert_mrla(checkpoint: Mapping, target: str = 'backbone') -> Tuple[Dict, d
         target: 'backbone' (keys of :class:`MRLAResNet`, as loaded by a backbone's
             ``init_cfg=dict(type='Pretrained', ...)``) or 'classifier' (keys of an mmpretrain
             ``ImageClassifier``: ``backbone.*`` and ``head.fc.*``).
+        require_mrla: raise a ValueError naming the keys found when nothing converts or no
+            MRLA tensor is among the converted ones (a torchvision ResNet, a detector
+            checkpoint); the command-line converter sets it. Default False: convert what
+            matches and report ``mrla_type=None``.
 
     Returns:
         ``(state_dict, report)``: the converted tensors (the same tensor objects) and a dict
@@ -108,4 +114,10 @@ def convert_mrla(checkpoint: Mapping, target: str = 'backbone') -> Tuple[Dict, d
         mrla_type = None
     report = dict(unplaced=sorted(unplaced), mrla_type=mrla_type, deep_stem=deep_stem,
                   num_converted=len(out), meta=meta)
+    if require_mrla and (not out or mrla_type is None):
+        found = list(state_dict)
+        shown = ', '.join(found[:5]) + (f', ... ({len(found)} keys)' if len(found) > 5 else '')
+        raise ValueError(f'convert_mrla: no MRLA tensor (*.mrla.mrla.W[qkv].weight) in this '
+                         f'checkpoint ({len(out)} tensors converted); keys found: '
+                         f'{shown or "none"}')
     return out, report

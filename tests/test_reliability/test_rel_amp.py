@@ -92,31 +92,12 @@ def test_bfloat16_large_activations_finite(name):
     check_large_activations(name, torch.bfloat16)
 
 
-EA_CPU_FP16 = pytest.mark.xfail(
-    strict=True, reason='CPU float16 autocast keeps softmax in float16; the double '
-    "normalisation's eps=1e-9 rounds to 0 and 0/0 gives NaN where every slot weight of a position "
-    'underflows. CUDA autocast runs softmax and sum in float32, so --amp on a GPU is not '
-    'affected. Fix (external_attention.py, double_normalization): softmax(dtype=torch.float32) '
-    'and cast the result back to the logits dtype.')
-
-
-@pytest.mark.parametrize('name', [
-    pytest.param(n, marks=EA_CPU_FP16) if n in ('EA', 'EA-block') else n for n in OPS])
+@pytest.mark.parametrize('name', list(OPS))
 def test_float16_large_activations_finite(name):
     check_large_activations(name, torch.float16)
 
 
-LA_GRID = pytest.mark.xfail(
-    strict=True, reason='LALayer computes its sampling positions (x + offset) in the autocast '
-    'dtype: bfloat16 holds 24 + 0.3 only to 1/8 px, 160 + 0.3 to 1 px (relative error vs '
-    'float32: 4.5% at W=24, 30% at W=160, 70% at W=400; float16: 0.6%, 3.4%, 7.4%). Fix '
-    '(la_layer.py): offsets and grid in float32 (promote_types(offsets.dtype, float32)), and '
-    'grid_sample the maps in the grid dtype when autocast is off; measured 0.4% (bf16) at every '
-    'width with the positions in float32.')
-
-
-@pytest.mark.parametrize('name', [
-    pytest.param(n, marks=LA_GRID) if n == 'LALayer' else n for n in OPS])
+@pytest.mark.parametrize('name', list(OPS))
 def test_bfloat16_close_to_float32(name):
     """Unit-scale inputs, eval: the autocast output within 2% (relative L2) of float32 (bfloat16
     keeps 8 significant bits, ~0.4% per rounding)."""
@@ -130,24 +111,15 @@ def test_bfloat16_close_to_float32(name):
     assert err < 2e-2, (name, err)
 
 
-EXPLICIT_FP16 = pytest.mark.xfail(
-    strict=True, reason='the explicit path (materialised logits: attention.py '
-    "explicit_relative_attention, and LESA's pe_type='classification' einsums in lesa.py) "
-    'computes logits and softmax in float16 under autocast: |logit| > 65504 gives inf, then NaN. '
-    'Fix: run those logits under torch.autocast(enabled=False) in float32, as the fused kernel '
-    'does since it disables autocast around its blocks.')
-
-
 @pytest.mark.parametrize('name,cfg', [
     ('LESA fused', dict(type='LESA', in_channels=C, out_channels=C, max_size=14)),
     ('AA fused', dict(type='AAConv2d', in_channels=C, out_channels=256, max_size=14)),
-    pytest.param('LESA explicit', dict(type='LESA', in_channels=C, out_channels=C, max_size=14,
-                                       attn_impl='explicit'), marks=EXPLICIT_FP16),
-    pytest.param('LESA classification', dict(type='LESA', in_channels=C, out_channels=C,
-                                              max_size=14, pe_type='classification'),
-                 marks=EXPLICIT_FP16),
-    pytest.param('AA explicit', dict(type='AAConv2d', in_channels=C, out_channels=256,
-                                     max_size=14, attn_impl='explicit'), marks=EXPLICIT_FP16),
+    ('LESA explicit', dict(type='LESA', in_channels=C, out_channels=C, max_size=14,
+                           attn_impl='explicit')),
+    ('LESA classification', dict(type='LESA', in_channels=C, out_channels=C, max_size=14,
+                                 pe_type='classification')),
+    ('AA explicit', dict(type='AAConv2d', in_channels=C, out_channels=256, max_size=14,
+                         attn_impl='explicit')),
 ])
 def test_float16_logits_beyond_half_range(name, cfg):
     """Logits far beyond float16's 65504 (q/k projection x30, input x10; float32 is finite):

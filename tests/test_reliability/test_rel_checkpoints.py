@@ -249,14 +249,6 @@ def _mrla_cli():
     return module
 
 
-MRLA_CONVERTER_GAP = pytest.mark.xfail(
-    strict=True, reason='mrla_to_mmattn.py writes whatever it converted: a torchvision ResNet '
-    '(no MRLA key) or a detector checkpoint (0 tensors placed) gives exit 0 and a useless file '
-    '(loading it then fails loudly, test above). Fix (mmattn/converters/mrla.py): raise when '
-    "report['num_converted'] == 0 or mrla_type is None, naming the keys found.")
-
-
-@MRLA_CONVERTER_GAP
 @pytest.mark.parametrize('kind', ['plain-resnet', 'detector'])
 def test_mrla_converter_refuses_a_checkpoint_without_mrla(kind, tmp_path):
     sd = backbone().state_dict()
@@ -271,9 +263,6 @@ def test_mrla_converter_refuses_a_checkpoint_without_mrla(kind, tmp_path):
     assert rc != 0 and not dst.exists()
 
 
-@pytest.mark.xfail(strict=True, reason='mrla_to_mmattn.py passes any file to torch.load and a '
-                   'non-checkpoint ends in a KeyError/UnpicklingError from inside torch. Fix: '
-                   "catch the load error and say 'SRC is not a PyTorch checkpoint'.")
 def test_mrla_converter_on_a_file_that_is_no_checkpoint(tmp_path):
     src = tmp_path / 'notes.pth'
     src.write_text('not a checkpoint')
@@ -308,9 +297,6 @@ def test_lesa_converter_refuses_a_checkpoint_without_lesa(kind, tmp_path, capsys
 
 @pytest.mark.skipif(not osp.exists(osp.join(REPO, 'tools/model_converters/lesa_to_mmattn.py')),
                     reason='no LESA converter')
-@pytest.mark.xfail(strict=True, reason='lesa_to_mmattn.py passes any file to torch.load and a '
-                   'non-checkpoint ends in a KeyError/UnpicklingError from inside torch. Fix: '
-                   "catch the load error and say 'SRC is not a PyTorch checkpoint'.")
 def test_lesa_converter_on_a_file_that_is_no_checkpoint(tmp_path):
     src = tmp_path / 'notes.pth'
     src.write_text('not a checkpoint')

@@ -70,7 +70,13 @@ def check_shapes(converted: dict, reference: dict) -> dict:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
-    checkpoint = torch.load(args.src, map_location='cpu', weights_only=not args.unsafe_load)
+    try:
+        checkpoint = torch.load(args.src, map_location='cpu', weights_only=not args.unsafe_load)
+    except Exception as err:  # a text file, a truncated or foreign file: torch's own error
+        # SystemExit with a message: exit status 1, the message on stderr
+        raise SystemExit(f'refused: {args.src} is not a PyTorch checkpoint '
+                         f'({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ""})'
+                         ) from err
     try:
         state_dict, report = convert_lesa(checkpoint, target=args.target,
                                           drop_position=args.drop_position)

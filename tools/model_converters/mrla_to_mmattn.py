@@ -62,8 +62,18 @@ def check_shapes(converted: dict, reference: dict) -> dict:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
-    checkpoint = torch.load(args.src, map_location='cpu', weights_only=not args.unsafe_load)
-    state_dict, report = convert_mrla(checkpoint, target=args.target)
+    try:
+        checkpoint = torch.load(args.src, map_location='cpu', weights_only=not args.unsafe_load)
+    except Exception as err:  # a text file, a truncated or foreign file: torch's own error
+        # SystemExit with a message: exit status 1, the message on stderr
+        raise SystemExit(f'refused: {args.src} is not a PyTorch checkpoint '
+                         f'({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ""})'
+                         ) from err
+    try:
+        state_dict, report = convert_mrla(checkpoint, target=args.target, require_mrla=True)
+    except ValueError as err:
+        print(f'refused: {err}', file=sys.stderr)
+        return 1
     print(f'converted {report["num_converted"]} tensors (mrla_type={report["mrla_type"]}, '
           f'deep_stem={report["deep_stem"]}, meta={report["meta"]})')
     if report['unplaced']:

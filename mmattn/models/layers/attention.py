@@ -176,6 +176,20 @@ def explicit_relative_attention(q: Tensor,
     heads]`` (channel ``t * N + n``, the official LESA layout ``cat([qk, qr], dim=1)``), normed,
     and summed over terms.
     """
+    dtype = q.dtype
+    # Half-precision logits overflow (|l| > 65504 -> inf -> NaN) and round in exp: as the fused
+    # kernel, run logits and softmax in (at least) fp32 with autocast off, and cast back.
+    work = torch.promote_types(dtype, torch.float32)
+    q, k, v = q.to(work), k.to(work), v.to(work)
+    if rel_h is not None:
+        rel_h, rel_w = rel_h.to(work), rel_w.to(work)
+    with torch.autocast(q.device.type, enabled=False):
+        out, probs = _explicit_relative_attention(q, k, v, rel_h, rel_w, size, logit_norm)
+    out = out.to(dtype)
+    return (out, probs.to(dtype)) if return_probs else out
+
+
+def _explicit_relative_attention(q, k, v, rel_h, rel_w, size, logit_norm):
     B, N, L, _ = q.shape
     terms = [q @ k.transpose(-1, -2)]
     if rel_h is not None:
@@ -187,8 +201,7 @@ def explicit_relative_attention(q: Tensor,
     else:
         logits = terms[0] if len(terms) == 1 else terms[0] + terms[1]
     probs = logits.softmax(dim=-1)
-    out = probs @ v
-    return (out, probs) if return_probs else out
+    return probs @ v, probs
 
 
 # ----------------------------------------------------------------------------------------------

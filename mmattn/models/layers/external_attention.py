@@ -67,8 +67,10 @@ def double_normalization(logits: Tensor,
     step makes the weights of every position sum to one over ``memory_dim``. ``eps`` is the
     official 1e-9 added to the l1 denominator.
     """
-    attn = logits.softmax(dim=token_dim)
-    return attn / (eps + attn.sum(dim=memory_dim, keepdim=True))
+    # in at least fp32 (float64 stays): in float16 eps=1e-9 rounds to 0, and a position whose
+    # slot weights all underflow would give 0/0; the result goes back to the logits dtype
+    attn = logits.softmax(dim=token_dim, dtype=torch.promote_types(logits.dtype, torch.float32))
+    return (attn / (eps + attn.sum(dim=memory_dim, keepdim=True))).to(logits.dtype)
 
 
 @MODELS.register_module()

@@ -346,6 +346,8 @@ class LALayer(BaseModule):
         ``x`` is the map that is attended (the pooled input under ``'pool_first'``).
         """
         dp = self.offset_head(self.offset_act(self.offset_conv(x)))
+        # positions x + offset in at least fp32: bfloat16 holds 160 + 0.3 only to 1 px
+        dp = dp.to(torch.promote_types(dp.dtype, torch.float32))
         if self.offset_norm == 'tanh':
             unit = torch.tanh(dp)
         else:
@@ -385,10 +387,15 @@ class LALayer(BaseModule):
         gx = (2 * (xs + disp[:, 0]) + 1) / w - 1
         gy = (2 * (ys + disp[:, 1]) + 1) / h - 1
         grid = torch.stack((gx, gy), dim=-1).view(b, kk * h, w, 2)
+        # under autocast grid_sample runs in fp32 itself; without it, sample in the grid dtype
+        # (at least fp32) and cast the samples back to the map's dtype
+        cast = not torch.is_autocast_enabled(disp.device.type)
         return [
-            F.grid_sample(m, grid, mode='bilinear', padding_mode='zeros',
-                          align_corners=False).view(b, self.num_heads, self.head_channels, kk,
-                                                    h, w) for m in maps
+            F.grid_sample(m.to(grid.dtype) if cast else m, grid, mode='bilinear',
+                          padding_mode='zeros', align_corners=False).to(
+                              m.dtype if cast else grid.dtype).view(
+                                  b, self.num_heads, self.head_channels, kk, h, w)
+            for m in maps
         ]
 
     def _unfold(self, t):
@@ -414,6 +421,8 @@ class LALayer(BaseModule):
             sampled = self._sample(sampled_maps, disp)
         else:  # 'add': the window is not deformed; dp' enters as a position bias on the keys
             sampled = [self._unfold(t) for t in sampled_maps]
+        # the positions are sampled in (at least) fp32; the position terms use q's dtype
+        disp = disp.to(q.dtype)
         bias = None
         if self.offset_mode == 'add':
             # q . (W disp) = (W^T q) . disp: no k*k*C tensor for the bias.

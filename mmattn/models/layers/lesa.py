@@ -237,13 +237,20 @@ class LESA(BaseModule):
         i = torch.arange(L, device=x.device)
         emb = table[:, i[:, None] - i[None, :] + L - 1]
         q_emb, k_emb, v_emb = torch.split(emb, [cq, cq, cv], dim=0)
-        qk = torch.einsum('bgci,bgcj->bgij', q, k)
-        qr = torch.einsum('bgci,cij->bgij', q, q_emb)
-        kr = torch.einsum('bgcj,cji->bgij', k, k_emb)
-        logits = self.bn_similarity(torch.cat([qk, qr, kr], dim=1)).view(n, 3, G, L, L).sum(1)
-        attn = logits.softmax(dim=-1)
-        sv = torch.einsum('bgij,bgcj->bgci', attn, v)
-        sve = torch.einsum('bgij,cij->bgci', attn, v_emb)
+        # logits and softmax in (at least) fp32 with autocast off: half-precision logits
+        # overflow (|l| > 65504 -> inf -> NaN); the result is cast back to q's dtype
+        dtype = q.dtype
+        work = torch.promote_types(dtype, torch.float32)
+        with torch.autocast(x.device.type, enabled=False):
+            q, k, v = q.to(work), k.to(work), v.to(work)
+            q_emb, k_emb, v_emb = q_emb.to(work), k_emb.to(work), v_emb.to(work)
+            qk = torch.einsum('bgci,bgcj->bgij', q, k)
+            qr = torch.einsum('bgci,cij->bgij', q, q_emb)
+            kr = torch.einsum('bgcj,cji->bgij', k, k_emb)
+            logits = self.bn_similarity(torch.cat([qk, qr, kr], dim=1))
+            attn = logits.view(n, 3, G, L, L).sum(1).softmax(dim=-1)
+            sv = torch.einsum('bgij,bgcj->bgci', attn, v).to(dtype)
+            sve = torch.einsum('bgij,cij->bgci', attn, v_emb).to(dtype)
         # official: cat on the last dim then view as 2C channels -> channel 2c is sv_c and
         # 2c + 1 is sve_c; bn_output over those, then the pair is summed
         stacked = torch.stack([sv, sve], dim=3).reshape(n, 2 * self.out_channels, L)
