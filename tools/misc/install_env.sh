@@ -40,7 +40,8 @@ run_logged() {
         if kill -0 "$pid" 2>/dev/null; then
             # ninja prints [done/total] per compiled file during mmcv's build
             local progress
-            progress=$(grep -oE '^ *\[[0-9]+/[0-9]+\]' "$log" 2>/dev/null | tail -n 1 | tr -d ' ')
+            progress=$( (grep -oE '^ *\[[0-9]+/[0-9]+\]' "$log" 2>/dev/null || true) \
+                       | tail -n 1 | tr -d ' ')
             echo "[install]   ... $name still running, $((SECONDS - t0))s elapsed" \
                  "${progress:+(compiled ${progress} files)}; log: $log"
         fi
