@@ -24,6 +24,7 @@ fi
 
 STAGES=8
 stage=0
+trap 'echo "[install] FAILED at line $LINENO (stage $stage/$STAGES); logs in $LOGDIR" >&2' ERR
 t_start=$SECONDS
 say() { stage=$((stage + 1)); echo "[install] stage $stage/$STAGES: $* (t=$((SECONDS - t_start))s)"; }
 
