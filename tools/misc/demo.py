@@ -82,7 +82,7 @@ def draw_predictions(runner, data_root, out_png, n=8):
     with open(osp.join(data_root, 'annotations', 'instances_val2017.json')) as f:
         images = json.load(f)['images'][:n]
     vis = DetLocalVisualizer()
-    vis.dataset_meta = runner.val_dataloader.dataset.metainfo
+    vis.dataset_meta = runner.test_dataloader.dataset.metainfo
     tiles = []
     for im in images:
         img = mmcv.imread(osp.join(data_root, 'val2017', im['file_name']), channel_order='rgb')
