@@ -59,7 +59,8 @@ def test_mmdet_coco_dataset_reads_it(toy_root):
                      data_prefix=dict(img='val2017/'), test_mode=True,
                      pipeline=[dict(type='LoadImageFromFile'),
                                dict(type='LoadAnnotations', with_bbox=True, with_mask=True)])
-    assert len(ds) == 4
+    with open(toy_root / 'coco/annotations/instances_val2017.json') as f:
+        assert len(ds) == len(json.load(f)['images']) >= 1
     item = ds[0]
     assert item['img'].shape[:2] == item['ori_shape']
     assert len(item['gt_bboxes']) == len(item['gt_masks']) >= 1
