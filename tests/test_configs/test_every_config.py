@@ -36,7 +36,8 @@ def run_one_step(config_path, toy_root, tmp_path):
                        val=False, score_thr=0.0)
     cfg.work_dir = str(tmp_path)
     cfg.visualizer.name = f'vis_{uuid.uuid4().hex}'  # runners in one process share by name
-    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=-1)
+    # no checkpoint at all: mmengine saves the last one by default (hundreds of MB per config)
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=-1, save_last=False)
     runner = build_runner_from_cfg(cfg)
     runner.train()
     losses = runner.message_hub.get_scalar('train/loss').current()
