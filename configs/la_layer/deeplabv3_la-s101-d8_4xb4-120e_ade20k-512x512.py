@@ -1,0 +1,11 @@
+# LA-layer paper, ADE20K (Table 4): DeepLabV3, LA-ResNeSt-101-D8, 120 epochs.
+# Weights: configs/la_layer/la-resnest101_8xb64-warmup-coslr_in1k.py
+# -> checkpoints/la-resnest101_in1k.pth.
+_base_ = ['./deeplabv3_la-s50-d8_4xb4-120e_ade20k-512x512.py']
+model = dict(
+    backbone=dict(
+        depth=101,
+        stem_channels=128,
+        init_cfg=dict(
+            type='Pretrained', checkpoint='checkpoints/la-resnest101_in1k.pth',
+            prefix='backbone.')))

@@ -1,0 +1,3 @@
+# LA-layer paper, ImageNet (Table 2): LA-ResNeXt-101 (32x4d).
+_base_ = ['./la-resnext50-32x4d_8xb64-warmup-coslr_in1k.py']
+model = dict(backbone=dict(depth=101))
