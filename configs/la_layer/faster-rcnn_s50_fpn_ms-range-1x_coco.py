@@ -2,10 +2,6 @@
 # mmdet's ResNeSt backbone as its configs/resnest/ ship it (weights, RGB normalisation, SyncBN
 # with norm_eval=False) in the detector of the other rows (mmdet's resnest configs also put
 # SyncBN and a 4conv1fc box head in the detector; the other rows have neither; see README).
-# Gradient-norm clipping at 35 (as in 45 of mmdet's configs): ResNeSt blocks get no zero-init
-# residual, and a randomly initialised ResNeSt-101 detector took steps of ~46 per weight and gave
-# NaN features after one unclipped step in the per-config test; from ImageNet weights it only
-# bounds outlier steps.
 _base_ = ['./faster-rcnn_r50_fpn_ms-range-1x_coco.py']
 model = dict(
     data_preprocessor=dict(
@@ -20,4 +16,3 @@ model = dict(
         norm_cfg=dict(type='SyncBN', requires_grad=True),
         norm_eval=False,
         init_cfg=dict(type='Pretrained', checkpoint='open-mmlab://resnest50')))
-optim_wrapper = dict(clip_grad=dict(max_norm=35, norm_type=2))

@@ -61,9 +61,10 @@ def _shape_polygon(rng, shape, cx, cy, r):
     return np.stack([cx + r * np.cos(angles), cy + r * np.sin(angles)], axis=1)
 
 
-def _draw_scene(rng, width, height, max_objects):
+def _draw_scene(rng, width, height, max_objects, radius=(0.14, 0.26)):
     """Random background and 1..max_objects non-overlapping shapes.
 
+    ``radius``: range of the shapes' circumradius as a fraction of the shorter side.
     Returns the RGB image, a list of (shape, polygon) and a per-pixel instance index map
     (0 = background, k = k-th object).
     """
@@ -78,7 +79,7 @@ def _draw_scene(rng, width, height, max_objects):
     side = min(width, height)
     for _ in range(rng.randint(1, max_objects + 1)):
         for _try in range(20):
-            r = rng.uniform(0.14, 0.26) * side
+            r = rng.uniform(*radius) * side
             cx, cy = rng.uniform(r, width - r), rng.uniform(r, height - r)
             if all((cx - x)**2 + (cy - y)**2 > (r + rr + 2)**2 for x, y, rr in discs):
                 break
@@ -103,7 +104,7 @@ def _size(rng, img_size, vary):
 
 
 def make_coco(root, num_train=64, num_val=16, img_size=128, seed=0, max_objects=3,
-              vary_size=True):
+              vary_size=True, radius=(0.14, 0.26)):
     """COCO-format instance segmentation: ``{train,val}2017/*.jpg``,
     ``annotations/instances_{train,val}2017.json`` (polygons) and the COCO-stuff
     ``stuffthingmaps/{train,val}2017/*.png`` semantic maps that HTC's semantic head reads."""
@@ -124,7 +125,7 @@ def make_coco(root, num_train=64, num_val=16, img_size=128, seed=0, max_objects=
         images, annotations = [], []
         for i in range(num):
             w, h = _size(rng, img_size, vary_size)
-            canvas, objects, index = _draw_scene(rng, w, h, max_objects)
+            canvas, objects, index = _draw_scene(rng, w, h, max_objects, radius)
             image_id = i + 1
             name = f'{image_id:012d}'
             canvas.save(osp.join(img_dir, name + '.jpg'), quality=95)

@@ -12,7 +12,10 @@ them unchanged except for:
   no dataloader workers, logging every iteration;
 - pretrained weights: ``init_cfg`` of type 'Pretrained' is dropped (nothing can be downloaded);
 - optionally (``score_thr=0.0``, used by the tests) detection score thresholds, so that a model
-  trained for one step still hands the COCO evaluator predictions to score.
+  trained for one step still hands the COCO evaluator predictions to score;
+- optionally (``clip_grad=35``, used by the tests) a gradient-norm clip where the config has
+  none: the toy runs start from random weights (no pretrained checkpoint), where some backbones
+  without a zero-initialised residual BN (ResNeSt-101) take NaN-producing first steps.
 """
 import copy
 import numbers
@@ -52,7 +55,7 @@ def _in_size_context(path):
 
 
 def make_toy_cfg(cfg, data_root, library=None, toy_size=None, max_iters=2, batch_size=2,
-                 lr=None, val=True, score_thr=None):
+                 lr=None, val=True, score_thr=None, clip_grad=None):
     """A copy of ``cfg`` that trains ``max_iters`` iterations on the toy data in ``data_root``.
 
     Args:
@@ -62,6 +65,8 @@ def make_toy_cfg(cfg, data_root, library=None, toy_size=None, max_iters=2, batch
         toy_size (int): short side / crop size at toy scale (default ``TOY_SIZES``).
         lr (float): constant learning rate; default keeps the config's optimizer lr.
         score_thr (float): if given, every ``score_thr`` in ``cfg.model`` (test-time filtering).
+        clip_grad (float): if given, clip the gradient norm at this value when the config's
+            ``optim_wrapper`` has no ``clip_grad`` of its own.
     """
     from mmattn.apis.runner import library_of
     cfg = copy.deepcopy(cfg)
@@ -111,6 +116,8 @@ def make_toy_cfg(cfg, data_root, library=None, toy_size=None, max_iters=2, batch
     cfg.param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=False)]
     if lr is not None:
         cfg.optim_wrapper.optimizer.lr = lr
+    if clip_grad is not None and not cfg.optim_wrapper.get('clip_grad'):
+        cfg.optim_wrapper.clip_grad = dict(max_norm=clip_grad, norm_type=2)
     cfg.default_hooks.logger = dict(type='LoggerHook', interval=1)
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=max_iters,
                                         by_epoch=False)

@@ -44,6 +44,15 @@ def _as_int(name, value, minimum):
     return value
 
 
+
+def _autocast_on(device_type):
+    """``torch.is_autocast_enabled`` for any device: ``meta`` and other devices autocast does not
+    know (shape-only runs) have no autocast, rather than raising."""
+    try:
+        return torch.is_autocast_enabled(device_type)
+    except RuntimeError:
+        return False
+
 class _LocalAttention(torch.autograd.Function):
     """Per-head softmax attention over K given keys/values per query, memory-lean both ways.
 
@@ -389,7 +398,7 @@ class LALayer(BaseModule):
         grid = torch.stack((gx, gy), dim=-1).view(b, kk * h, w, 2)
         # under autocast grid_sample runs in fp32 itself; without it, sample in the grid dtype
         # (at least fp32) and cast the samples back to the map's dtype
-        cast = not torch.is_autocast_enabled(disp.device.type)
+        cast = not _autocast_on(disp.device.type)
         return [
             F.grid_sample(m.to(grid.dtype) if cast else m, grid, mode='bilinear',
                           padding_mode='zeros', align_corners=False).to(

@@ -367,3 +367,11 @@ def test_build_conv_layer():
         groups=2, bias=False)
     assert isinstance(layer, LALayer) and layer.groups == 2
     assert layer(torch.randn(1, 16, 7, 7)).shape == (1, 16, 4, 4)
+
+
+def test_runs_on_meta_device():
+    """Shape-only runs (meta tensors, as for memory planning) give the conv's output shape."""
+    with torch.device('meta'):
+        layer = LALayer(16, 16, num_heads=4)
+        y = layer(torch.randn(1, 16, 9, 11))
+    assert y.device.type == 'meta' and y.shape == (1, 16, 9, 11)
