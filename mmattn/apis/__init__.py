@@ -1,3 +1,6 @@
-from .runner import adapt_launcher, build_runner_from_cfg, library_of, load_config
+from .runner import (adapt_launcher, build_model_from_cfg, build_runner_from_cfg, library_of,
+                     load_config)
 
-__all__ = ['adapt_launcher', 'build_runner_from_cfg', 'library_of', 'load_config']
+__all__ = [
+    'adapt_launcher', 'build_model_from_cfg', 'build_runner_from_cfg', 'library_of', 'load_config'
+]

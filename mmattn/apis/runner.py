@@ -63,6 +63,25 @@ def adapt_launcher(cfg, launcher):
     return cfg
 
 
+def build_model_from_cfg(cfg, part=None):
+    """The config's model (or ``cfg.model[part]``, e.g. its backbone, when it has one), built in
+    the config's library scope with its ``custom_imports`` imported, as a tool outside the
+    Runner needs it (converters, analysis tools)."""
+    import importlib
+
+    import mmattn  # noqa: F401  (compat fixes + registration)
+    from mmengine.registry import MODELS, init_default_scope
+    for name in (cfg.get('custom_imports') or {}).get('imports', []):
+        importlib.import_module(name)
+    if cfg.get('default_scope'):  # a bare model config may have none
+        _register(library_of(cfg))
+        init_default_scope(cfg.default_scope)
+    model_cfg = cfg.model
+    if part is not None and part in model_cfg:
+        model_cfg = model_cfg[part]
+    return MODELS.build(model_cfg)
+
+
 def build_runner_from_cfg(cfg):
     """The library's Runner (a custom ``runner_type`` if the config names one)."""
     import mmattn  # noqa: F401  (compat fixes + registration)

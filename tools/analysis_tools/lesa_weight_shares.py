@@ -54,23 +54,16 @@ def build_backbone(config: str, checkpoint: Optional[str] = None):
     """The config's backbone (its whole model when it has none), in eval mode, and the
     normalisation (mean, std) of its data preprocessor."""
     from mmengine.config import Config
-    from mmengine.registry import MODELS, init_default_scope
 
-    import mmattn  # noqa: F401  (registers LESA / AttnResNet)
+    from mmattn.apis import build_model_from_cfg
     cfg = Config.fromfile(config)
-    if cfg.get('custom_imports'):
-        import importlib
-        for name in cfg.custom_imports.get('imports', []):
-            importlib.import_module(name)
-    if cfg.get('default_scope'):
-        init_default_scope(cfg.default_scope)
     model_cfg = cfg.model
     pre = model_cfg.get('data_preprocessor') or cfg.get('data_preprocessor') or {}
     mean, std = pre.get('mean', IMAGENET_MEAN), pre.get('std', IMAGENET_STD)
     model_cfg.pop('init_cfg', None)
     if 'backbone' in model_cfg:
         model_cfg.backbone.pop('init_cfg', None)
-    model = MODELS.build(model_cfg)
+    model = build_model_from_cfg(cfg)
     if checkpoint:
         from mmengine.runner import load_checkpoint
         load_checkpoint(model, checkpoint, map_location='cpu')
