@@ -31,6 +31,9 @@ def run_one_step(config_path, toy_root, tmp_path):
     from mmattn.apis import build_runner_from_cfg, library_of
     from mmattn.testing import make_toy_cfg
     cfg = Config.fromfile(config_path)
+    # no yapf pass over the whole config each time the Runner logs or dumps it (~7 s a config;
+    # mmengine 0.10.7's fromfile drops its own format_python_code argument for .py files)
+    object.__setattr__(cfg, '_format_python_code', False)
     library = library_of(cfg)
     cfg = make_toy_cfg(cfg, str(toy_root / DATA[library]), max_iters=1, batch_size=2,
                        val=False, score_thr=0.0, clip_grad=35)
