@@ -61,14 +61,15 @@ def _shape_polygon(rng, shape, cx, cy, r):
     return np.stack([cx + r * np.cos(angles), cy + r * np.sin(angles)], axis=1)
 
 
-def _draw_scene(rng, width, height, max_objects, radius=(0.14, 0.26)):
-    """Random background and 1..max_objects non-overlapping shapes.
+def _draw_scene(rng, width, height, max_objects, radius=(0.14, 0.26), background=None):
+    """A background and 1..max_objects non-overlapping shapes of random colours.
 
     ``radius``: range of the shapes' circumradius as a fraction of the shorter side.
+    ``background``: an RGB colour for every image, or None for a random one per image.
     Returns the RGB image, a list of (shape, polygon) and a per-pixel instance index map
     (0 = background, k = k-th object).
     """
-    bg = _colour(rng)
+    bg = _colour(rng) if background is None else np.asarray(background)
     img = np.empty((height, width, 3), np.float32)
     img[:] = bg
     img += rng.normal(0, 8, size=img.shape)
@@ -104,7 +105,7 @@ def _size(rng, img_size, vary):
 
 
 def make_coco(root, num_train=64, num_val=16, img_size=128, seed=0, max_objects=3,
-              vary_size=True, radius=(0.14, 0.26)):
+              vary_size=True, radius=(0.14, 0.26), background=None):
     """COCO-format instance segmentation: ``{train,val}2017/*.jpg``,
     ``annotations/instances_{train,val}2017.json`` (polygons) and the COCO-stuff
     ``stuffthingmaps/{train,val}2017/*.png`` semantic maps that HTC's semantic head reads."""
@@ -125,7 +126,7 @@ def make_coco(root, num_train=64, num_val=16, img_size=128, seed=0, max_objects=
         images, annotations = [], []
         for i in range(num):
             w, h = _size(rng, img_size, vary_size)
-            canvas, objects, index = _draw_scene(rng, w, h, max_objects, radius)
+            canvas, objects, index = _draw_scene(rng, w, h, max_objects, radius, background)
             image_id = i + 1
             name = f'{image_id:012d}'
             canvas.save(osp.join(img_dir, name + '.jpg'), quality=95)

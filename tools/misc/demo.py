@@ -6,8 +6,17 @@ mmattn/testing/toy_cfg.py), train from scratch on the CPU, evaluate COCO bbox an
 the generated val split, draw predictions on val images into a PNG, print the metrics.
 
 From-scratch recipe (no pretrained weights can be downloaded here; a documented departure from
-the config, which assumes an ImageNet-pretrained backbone): BatchNorm trains (norm_eval=False,
-nothing frozen), lr 0.01 with a linear warm-up, then a step down for the last 20%.
+the config, which assumes an ImageNet-pretrained backbone and SGD): BatchNorm trains
+(norm_eval=False, nothing frozen), AdamW (lr 2e-4, weight decay 0.05, gradient norm clipped at
+10) with a linear warm-up and a x0.1 step for the last 20% of the iterations. Measured on the
+generated shapes: SGD at lr 0.01 or 0.02 from random weights had learnt nothing after 200
+iterations (bbox mAP <= 0.001), AdamW 2e-4 reached 0.12 at 200 and 0.33 after 500 iterations
+with the step, AdamW 4e-4 0.20. Per image the R-CNN head samples 128 RoIs (the config: 512)
+from 300 proposals (the config: 1000 for training and testing): a 128 px image holds 1-3
+objects, and the smaller numbers halve the head's share of an iteration.
+
+Data: a plain dark-grey background (the tests' sets draw a random one per image) and shapes of
+random colours; the classes still differ by shape only.
 """
 import argparse
 import json
@@ -34,8 +43,14 @@ def parse_args(argv=None):
     p.add_argument('--img-size', type=int, default=128, help='short side at toy scale')
     p.add_argument('--num-train', type=int, default=200)
     p.add_argument('--num-val', type=int, default=24)
-    p.add_argument('--lr', type=float, default=0.01)
-    p.add_argument('--warmup', type=int, default=100)
+    p.add_argument('--lr', type=float, default=2e-4, help='AdamW learning rate')
+    p.add_argument('--warmup', type=int, default=50)
+    p.add_argument('--rcnn-rois', type=int, default=128,
+                   help='RoIs the R-CNN head samples per image (config: 512)')
+    p.add_argument('--proposals', type=int, default=300,
+                   help='RPN proposals per image, training and testing (config: 1000)')
+    p.add_argument('--background', default='40,40,40',
+                   help="generated images' background: an R,G,B colour or 'random'")
     p.add_argument('--batch-size', type=int, default=2)
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--min-map', type=float, default=0.5,
@@ -57,6 +72,10 @@ def demo_cfg(args):
     # From scratch: every norm trains, nothing frozen.
     cfg.model.backbone.norm_eval = False
     cfg.model.backbone.frozen_stages = -1
+    cfg.optim_wrapper.optimizer = dict(type='AdamW', lr=args.lr, weight_decay=0.05)
+    cfg.model.train_cfg.rcnn.sampler.num = args.rcnn_rois
+    cfg.model.train_cfg.rpn_proposal.max_per_img = args.proposals
+    cfg.model.test_cfg.rpn.max_per_img = args.proposals
     cfg.param_scheduler = [
         dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=args.warmup),
         dict(type='MultiStepLR', by_epoch=False, begin=0, end=args.iters,
@@ -100,9 +119,19 @@ def main(argv=None):
     args = parse_args(argv)
     from mmattn.datasets import toy
     t0 = time.time()
-    if not osp.exists(osp.join(args.data, 'annotations', 'instances_val2017.json')):
-        toy.make_coco(args.data, args.num_train, args.num_val, args.img_size, args.seed)
-        print(f'[demo] generated toy COCO data in {args.data}')
+    background = (None if args.background == 'random' else
+                  tuple(int(v) for v in args.background.split(',')))
+    spec = dict(num_train=args.num_train, num_val=args.num_val, img_size=args.img_size,
+                seed=args.seed, background=background)
+    stamp = osp.join(args.data, 'demo_data.json')
+    if not osp.exists(stamp) or json.load(open(stamp)) != json.loads(json.dumps(spec)):
+        import shutil
+        shutil.rmtree(args.data, ignore_errors=True)
+        toy.make_coco(args.data, args.num_train, args.num_val, args.img_size, args.seed,
+                      background=background)
+        with open(stamp, 'w') as f:
+            json.dump(spec, f)
+        print(f'[demo] generated toy COCO data in {args.data}: {spec}')
     cfg, config = demo_cfg(args)
     print(f'[demo] config {config}: backbone {cfg.model.backbone.type}, '
           f'{args.iters} iterations at {args.img_size} px, batch {args.batch_size}')
@@ -118,6 +147,9 @@ def main(argv=None):
     summary = dict(config=config, backbone=cfg.model.backbone.type, iters=args.iters,
                    train_seconds=round(t_train, 1), total_seconds=round(time.time() - t0, 1),
                    **{k: float(v) for k, v in metrics.items()})
+    # an untrained model can have no detection above the score threshold: mmdet's CocoMetric
+    # then returns no metric at all; the summary says 0
+    summary.update({'coco/bbox_mAP': float(bbox), 'coco/segm_mAP': float(segm)})
     with open(osp.join(args.work_dir, 'demo_metrics.json'), 'w') as f:
         json.dump(summary, f, indent=1)
     print('[demo] ' + json.dumps(summary))
