@@ -22,6 +22,15 @@ the error it prevents and has a test in ``tests/test_compat.py`` that fails with
 4. ``torchvision_stub``: mmpretrain imports torchvision at import; where no torchvision works
    (CPU torch from PyPI) a documented stand-in is installed, see
    :mod:`mmattn.utils.torchvision_stub`. A working torchvision is never replaced.
+5. ``onedl_package_names``: on the OneDL continuation of the stack (``onedl-mmsegmentation``
+   etc., same import names) mmengine looks an ``mmseg::`` base config up under the PyPI name
+   ``mmsegmentation`` and raises ``ModuleNotFoundError: mmsegmentation is not installed``.
+   Fix: where a scope's module imports but its OpenMMLab distribution is absent and the
+   ``onedl-`` one is present, mmengine's scope -> package table names the OneDL distribution.
+
+Each fix checks that its failure can happen here and stays inactive otherwise (``apply()``
+says which are active): OneDL's mmcv already fixes 2, and its mmengine loads checkpoints with
+a ``weights_only=False`` fallback (1 stays active there: it keeps loading safe).
 """
 import importlib
 import os
@@ -158,11 +167,20 @@ def adjust_hue(img, hue_factor, backend=None):
     return cv2.cvtColor(cv2.merge([h, s, v]), cv2.COLOR_HSV2BGR_FULL).astype(dtype)
 
 
+def _adjust_hue_overflows(original):
+    try:
+        original(np.zeros((2, 2, 3), np.uint8) + 100, -0.2, backend='cv2')
+        return False
+    except OverflowError:
+        return True
+
+
 def fix_numpy2_adjust_hue():
     import mmcv
     import mmcv.image.photometric as photometric
-    if int(np.__version__.split('.')[0]) < 2:
-        return False
+    original = getattr(photometric.adjust_hue, '__wrapped__', photometric.adjust_hue)
+    if not _adjust_hue_overflows(original):
+        return False  # numpy 1, or an mmcv that computes the shift safely (onedl-mmcv)
     adjust_hue.__wrapped__ = getattr(photometric.adjust_hue, '__wrapped__',
                                      photometric.adjust_hue)
     photometric.adjust_hue = adjust_hue
@@ -210,11 +228,35 @@ def fix_torchvision_stub():
     return True
 
 
+def _distribution_installed(name):
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        version(name)
+        return True
+    except PackageNotFoundError:
+        return False
+
+
+def fix_onedl_package_names():
+    import importlib.util
+
+    from mmengine.config.utils import MODULE2PACKAGE
+    renamed = False
+    for scope, package in list(MODULE2PACKAGE.items()):
+        onedl = 'onedl-' + package
+        if (importlib.util.find_spec(scope) is not None and not _distribution_installed(package)
+                and _distribution_installed(onedl)):
+            MODULE2PACKAGE[scope] = onedl  # the table mmengine's config and registry read
+            renamed = True
+    return renamed
+
+
 FIXES = {
     'torch_load_weights_only': fix_torch_load_weights_only,
     'numpy2_adjust_hue': fix_numpy2_adjust_hue,
     'cpu_distributed': fix_cpu_distributed,
     'torchvision_stub': fix_torchvision_stub,
+    'onedl_package_names': fix_onedl_package_names,
 }
 
 
