@@ -39,7 +39,7 @@ def parse_args(argv=None):
                    help=f'default: {DEFAULT_CONFIG} (stock {FALLBACK_CONFIG} if absent)')
     p.add_argument('--data', default='data/toy/coco')
     p.add_argument('--work-dir', default='work_dirs/demo')
-    p.add_argument('--iters', type=int, default=300)
+    p.add_argument('--iters', type=int, default=400)
     p.add_argument('--img-size', type=int, default=128, help='short side at toy scale')
     p.add_argument('--num-train', type=int, default=200)
     p.add_argument('--num-val', type=int, default=24)
