@@ -276,6 +276,16 @@ def make_step(name, size, device):
     return model, step
 
 
+def _step_within(step, budget, clock, device):
+    """One step, synchronised, interrupted by ``_Budget`` after ``budget`` seconds."""
+    _alarm(budget, clock)
+    try:
+        step()
+        _sync(device)
+    finally:
+        _disarm()
+
+
 def _sync(device):
     import torch
     if str(device).startswith('cuda'):
@@ -296,12 +306,7 @@ def time_worker(conn, names, size, device, repeat, budget, threads, clock='wall'
                 _, step = make_step(name, size, device)
                 _sync(device)
                 t0 = now()
-                _alarm(budget, clock)
-                try:
-                    step()
-                    _sync(device)
-                finally:
-                    _disarm()
+                _step_within(step, budget, clock, device)
                 warm = now() - t0
                 step.release()
                 steps[name], times[name], warmups[name] = step, [], warm
@@ -356,12 +361,7 @@ def memory_worker(conn, name, size, device, budget, threads, clock='wall'):
             except OSError:
                 reset = False
                 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-        _alarm(budget, clock)
-        try:
-            step()
-            _sync(device)
-        finally:
-            _disarm()
+        _step_within(step, budget, clock, device)
         if cuda:
             peak = torch.cuda.max_memory_allocated()
         elif reset:
