@@ -181,8 +181,7 @@ def fix_numpy2_adjust_hue():
     original = getattr(photometric.adjust_hue, '__wrapped__', photometric.adjust_hue)
     if not _adjust_hue_overflows(original):
         return False  # numpy 1, or an mmcv that computes the shift safely (onedl-mmcv)
-    adjust_hue.__wrapped__ = getattr(photometric.adjust_hue, '__wrapped__',
-                                     photometric.adjust_hue)
+    adjust_hue.__wrapped__ = original
     photometric.adjust_hue = adjust_hue
     mmcv.adjust_hue = adjust_hue
     mmcv.image.adjust_hue = adjust_hue

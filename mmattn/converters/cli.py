@@ -7,6 +7,7 @@ A new paper's converter CLI adds its arguments with :func:`add_common_args`, cal
 """
 import argparse
 import sys
+
 import torch
 
 

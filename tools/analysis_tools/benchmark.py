@@ -211,11 +211,11 @@ def _setup(threads):
 def build_backbone(name, size):
     """The backbone for ``name`` (without ``@impl``) at ``size``, on the CPU, train mode."""
     from mmengine.config import Config
-    from mmengine.registry import MODELS, init_default_scope
+
+    from mmattn.apis import build_model_from_cfg
     _, cls_cfg, det_cfg, det_over = BACKBONES[name]
     detection = size[0] > 224 or size[1] > 224
     cfg = Config.fromfile(osp.join(REPO, det_cfg if detection else cls_cfg))
-    init_default_scope(cfg.get('default_scope', 'mmengine'))
     bb = cfg.model.backbone
     bb.pop('init_cfg', None)
     over = dict(det_over if detection else CLS_OVERRIDES.get(name, {}))
@@ -224,7 +224,7 @@ def build_backbone(name, size):
     if fusion:  # every LESA of the backbone gets this fusion
         bb.stage_ops = tuple(None if op is None else dict(op, fusion=fusion)
                              for op in bb.stage_ops)
-    model = MODELS.build(bb)
+    model = build_model_from_cfg(cfg, 'backbone')
     model.train()
     return model
 

@@ -55,14 +55,12 @@ def config_pair(source: str, depth: int, mrla_type: str):
 def build_backbone(config: str) -> torch.nn.Module:
     """The config's ``model.backbone``, built in the config's scope, without pretrained
     weights."""
-    import mmattn  # noqa: F401  (registers MRLAResNet)
     from mmengine.config import Config
-    from mmengine.registry import MODELS, init_default_scope
+
+    from mmattn.apis import build_model_from_cfg
     cfg = Config.fromfile(config)
-    init_default_scope(cfg.get('default_scope', 'mmengine'))
-    backbone_cfg = cfg.model.backbone.copy()
-    backbone_cfg.pop('init_cfg', None)
-    return MODELS.build(backbone_cfg)
+    cfg.model.backbone.pop('init_cfg', None)
+    return build_model_from_cfg(cfg, 'backbone')
 
 
 def num_params(module: torch.nn.Module) -> int:

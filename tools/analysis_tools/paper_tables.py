@@ -179,15 +179,12 @@ def build(config, part):
     """
     setup()
     from mmengine.config import Config
-    from mmengine.registry import MODELS, init_default_scope
+
+    from mmattn.apis import build_model_from_cfg
     cfg = Config.fromfile(osp.join(REPO, config))
-    init_default_scope(cfg.get('default_scope', 'mmengine'))
-    model_cfg = cfg.model
-    model_cfg.pop('pretrained', None)
-    if part == 'backbone':
-        model_cfg = model_cfg.backbone
-    _drop_pretrained(model_cfg)
-    model = MODELS.build(model_cfg)
+    cfg.model.pop('pretrained', None)
+    _drop_pretrained(cfg.model)
+    model = build_model_from_cfg(cfg, 'backbone' if part == 'backbone' else None)
     model.eval()  # not chained: some backbones' train() returns None (mmdet's ResNet)
     return model
 

@@ -124,7 +124,11 @@ def main(argv=None):
     spec = dict(num_train=args.num_train, num_val=args.num_val, img_size=args.img_size,
                 seed=args.seed, background=background)
     stamp = osp.join(args.data, 'demo_data.json')
-    if not osp.exists(stamp) or json.load(open(stamp)) != json.loads(json.dumps(spec)):
+    old_spec = None
+    if osp.exists(stamp):
+        with open(stamp) as f:
+            old_spec = json.load(f)
+    if old_spec != json.loads(json.dumps(spec)):  # json turns the background tuple into a list
         import shutil
         shutil.rmtree(args.data, ignore_errors=True)
         toy.make_coco(args.data, args.num_train, args.num_val, args.img_size, args.seed,

@@ -44,7 +44,6 @@ def _as_int(name, value, minimum):
     return value
 
 
-
 def _autocast_on(device_type):
     """``torch.is_autocast_enabled`` for any device: ``meta`` and other devices autocast does not
     know (shape-only runs) have no autocast, rather than raising."""
@@ -52,6 +51,7 @@ def _autocast_on(device_type):
         return torch.is_autocast_enabled(device_type)
     except RuntimeError:
         return False
+
 
 class _LocalAttention(torch.autograd.Function):
     """Per-head softmax attention over K given keys/values per query, memory-lean both ways.
