@@ -12,11 +12,26 @@ import os.path as osp
 import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+# torch, mmengine and mmattn are imported after the arguments are parsed (as in train.py).
 
-import mmattn  # noqa: E402,F401
-from mmattn.apis import adapt_launcher, build_runner_from_cfg, library_of, load_config  # noqa: E402
-from mmattn.apis.runner import check_checkpoint_fits, check_data_roots  # noqa: E402
-from mmengine.config import DictAction  # noqa: E402
+
+def cfg_option(item):
+    """One ``--cfg-options`` item: ``KEY=VALUE`` as ``(key, value string)`` (as in train.py:
+    the two tools are scripts, loaded without a package to share code through)."""
+    key, sep, value = item.partition('=')
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(
+            f'{item!r} is not KEY=VALUE (e.g. model.backbone.depth=101 or '
+            'test_dataloader.batch_size=4; no spaces around "=")')
+    return key, value
+
+
+def cfg_options_dict(items):
+    """``(key, value string)`` pairs as the dict mmengine's ``DictAction`` would build."""
+    if not items:
+        return None
+    from mmengine.config import DictAction
+    return {key: DictAction._parse_iterable(value) for key, value in items}
 
 
 def parse_args(argv=None):
@@ -26,8 +41,8 @@ def parse_args(argv=None):
     parser.add_argument('--work-dir', help='the dir to save the evaluation metrics')
     parser.add_argument('--out', help='dump predictions to a pickle file (mmdet/mmseg)')
     parser.add_argument('--show-dir', help='save images with predictions drawn into this dir')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override settings in the config, key=value')
+    parser.add_argument('--cfg-options', nargs='+', action='extend', type=cfg_option,
+                        metavar='KEY=VALUE', help='override settings in the config')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher')
     parser.add_argument('--allow-partial-checkpoint', action='store_true',
@@ -35,6 +50,7 @@ def parse_args(argv=None):
                         'checkpoint or have another shape (they keep their initial values)')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
+    args.cfg_options = cfg_options_dict(args.cfg_options)
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     return args

@@ -9,11 +9,26 @@ import os.path as osp
 import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+# torch, mmengine and mmattn are imported after the arguments are parsed: `--help` and a
+# mistyped argument answer in a fraction of a second instead of after the imports' 5-30 s.
 
-import mmattn  # noqa: E402,F401  (compat fixes, registration)
-from mmattn.apis import adapt_launcher, build_runner_from_cfg, library_of, load_config  # noqa: E402
-from mmattn.apis.runner import check_amp_device, check_data_roots  # noqa: E402
-from mmengine.config import DictAction  # noqa: E402
+
+def cfg_option(item):
+    """One ``--cfg-options`` item: ``KEY=VALUE`` as ``(key, value string)``."""
+    key, sep, value = item.partition('=')
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(
+            f'{item!r} is not KEY=VALUE (e.g. model.backbone.depth=101 or '
+            'train_dataloader.batch_size=4; no spaces around "=")')
+    return key, value
+
+
+def cfg_options_dict(items):
+    """``(key, value string)`` pairs as the dict mmengine's ``DictAction`` would build."""
+    if not items:
+        return None
+    from mmengine.config import DictAction
+    return {key: DictAction._parse_iterable(value) for key, value in items}
 
 
 def parse_args(argv=None):
@@ -27,18 +42,22 @@ def parse_args(argv=None):
         '--resume', nargs='?', type=str, const='auto',
         help='resume from the given checkpoint; without a path, from the latest checkpoint '
         'in the work dir')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override settings in the config, key=value')
+    parser.add_argument('--cfg-options', nargs='+', action='extend', type=cfg_option,
+                        metavar='KEY=VALUE', help='override settings in the config')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
+    args.cfg_options = cfg_options_dict(args.cfg_options)
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     return args
 
 
 def setup_cfg(args):
+    import mmattn  # noqa: F401  (compat fixes, registration)
+    from mmattn.apis import adapt_launcher, load_config
+    from mmattn.apis.runner import check_amp_device
     cfg = load_config(args.config, args.cfg_options)
     adapt_launcher(cfg, args.launcher)
     if args.work_dir is not None:
@@ -72,6 +91,8 @@ def setup_cfg(args):
 def main(argv=None):
     args = parse_args(argv)
     cfg = setup_cfg(args)
+    from mmattn.apis import build_runner_from_cfg, library_of
+    from mmattn.apis.runner import check_data_roots
     print(f'[mmattn] {library_of(cfg)} config {args.config}, work dir {cfg.work_dir}')
     splits = ['train_dataloader'] + (['val_dataloader'] if cfg.get('val_cfg') else [])
     check_data_roots(cfg, splits)  # a missing data set fails here, naming the path

@@ -26,8 +26,7 @@ import sys
 import time
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-
-import mmattn  # noqa: E402,F401
+# torch and the OpenMMLab libraries are imported after the arguments are parsed (fast --help)
 
 DEFAULT_CONFIG = 'configs/lesa/mask-rcnn_lesa-r50_fpn_1x_coco.py'
 FALLBACK_CONFIG = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'
@@ -117,6 +116,7 @@ def draw_predictions(runner, data_root, out_png, n=8):
 
 def main(argv=None):
     args = parse_args(argv)
+    import mmattn  # noqa: F401  (compat fixes, registration)
     from mmattn.datasets import toy
     t0 = time.time()
     background = (None if args.background == 'random' else

@@ -10,8 +10,6 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
-from mmattn.datasets import toy  # noqa: E402
-
 KINDS = ('coco', 'ade20k', 'imagenet')
 
 
@@ -24,6 +22,7 @@ def main(argv=None):
     p.add_argument('--num-val', type=int, default=16, help='COCO/ADE20K validation images')
     p.add_argument('--img-size', type=int, default=128)
     a = p.parse_args(argv)
+    from mmattn.datasets import toy  # after parsing: importing mmattn imports torch
     if 'coco' in a.kinds:
         toy.make_coco(osp.join(a.out, 'coco'), a.num_train, a.num_val, a.img_size, a.seed)
     if 'ade20k' in a.kinds:

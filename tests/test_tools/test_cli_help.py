@@ -1,0 +1,68 @@
+"""Every Python command line under tools/ answers `--help` at once: it parses its arguments
+before importing torch or the OpenMMLab libraries (5-30 s of imports on a 2-core machine).
+
+The scripts are found by glob (any tools/**/*.py with a ``__main__`` block), so a new tool is
+checked without being listed here. Each runs in a fresh interpreter, as a user runs it.
+"""
+import glob
+import os.path as osp
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import REPO
+
+# Interpreter start plus argparse is about 0.1 s; importing torch alone takes several seconds
+# on the project's 2-core machines. 2 s leaves room for a machine busy with other jobs.
+BOUND_S = 2.0
+HEAVY = ('torch', 'mmcv', 'mmdet', 'mmseg', 'mmpretrain', 'mmattn')
+
+# runs the script as `python SCRIPT --help` would (same sys.argv and sys.path[0]), then lists
+# the heavy modules that the run imported
+RUNNER = f'''
+import os, runpy, sys
+script = sys.argv[1]
+sys.argv = [script, '--help']
+sys.path[0] = os.path.dirname(os.path.abspath(script))
+code = 0
+try:
+    runpy.run_path(script, run_name='__main__')
+except SystemExit as e:
+    code = e.code
+heavy = [m for m in {HEAVY!r} if m in sys.modules]
+print('HEAVY_IMPORTS=' + ','.join(heavy), file=sys.stderr)
+sys.exit(code)
+'''
+
+
+def python_clis():
+    found = []
+    for path in sorted(glob.glob(osp.join(REPO, 'tools', '**', '*.py'), recursive=True)):
+        with open(path) as f:
+            if "__name__ == '__main__'" in f.read():
+                found.append(osp.relpath(path, REPO))
+    return found
+
+
+CLIS = python_clis()
+
+
+def test_the_glob_finds_the_tools():
+    for known in ('tools/train.py', 'tools/test.py', 'tools/misc/demo.py',
+                  'tools/misc/make_toy_data.py'):
+        assert known in CLIS
+
+
+@pytest.mark.parametrize('script', CLIS)
+def test_help_before_heavy_imports(script):
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, '-c', RUNNER, script], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    seconds = time.perf_counter() - t0
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    assert 'usage:' in proc.stdout
+    heavy = proc.stderr.rsplit('HEAVY_IMPORTS=', 1)[-1].strip()
+    assert heavy == '', f'{script} --help imported {heavy}'
+    assert seconds < BOUND_S, f'{script} --help took {seconds:.1f} s (bound {BOUND_S} s)'
