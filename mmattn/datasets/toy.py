@@ -34,6 +34,13 @@ COCO_IDS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16, 17, 18, 19, 20, 2
             27, 28, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 46, 47, 48, 49, 50,
             51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63, 64, 65, 67, 70, 72, 73, 74, 75,
             76, 77, 78, 79, 80, 81, 82, 84, 85, 86, 87, 88, 89, 90)
+
+
+def coco_label_shapes():
+    """``{mmdet label index (0-79): shape}`` for the three shape classes of :func:`make_coco`."""
+    return {COCO_IDS.index(cid): shape for shape, (cid, _) in COCO_CATEGORIES.items()}
+
+
 # COCO-stuff label of the background in ``stuffthingmaps`` (id 157 'sky-other' -> 156).
 COCO_STUFF_BACKGROUND = 156
 # ADE20K annotation values (1-based, 0 = "other"; mmseg's reduce_zero_label maps v -> v-1).

@@ -66,3 +66,41 @@ def test_help_before_heavy_imports(script):
     heavy = proc.stderr.rsplit('HEAVY_IMPORTS=', 1)[-1].strip()
     assert heavy == '', f'{script} --help imported {heavy}'
     assert seconds < BOUND_S, f'{script} --help took {seconds:.1f} s (bound {BOUND_S} s)'
+
+
+
+def _load(name):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(f'mmattn_cli_{name}',
+                                                  osp.join(REPO, 'tools', f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _mmengine_dict_action(items):
+    """What mmengine's DictAction (the tools' former --cfg-options action) makes of items."""
+    import argparse
+
+    from mmengine.config import DictAction
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    return parser.parse_args(['--cfg-options'] + items).cfg_options
+
+
+@pytest.mark.parametrize('name', ['train', 'test'])
+def test_cfg_options_parse_as_mmengine_and_name_a_bad_item(name, capsys):
+    tool = _load(name)
+    positional = ['c.py'] if name == 'train' else ['c.py', 'c.pth']
+    items = ['model.backbone.depth=101', 'a=[1,2]', 'b=(1,(2,3))', 'c=True', "d='x y'", 'e=']
+    # given in two --cfg-options groups, as DictAction merged them
+    args = tool.parse_args(positional + ['--cfg-options'] + items[:3] +
+                           ['--cfg-options'] + items[3:])
+    assert args.cfg_options == _mmengine_dict_action(items)
+    assert args.cfg_options['b'] == (1, (2, 3)) and args.cfg_options['c'] is True
+    for bad in ('model.backbone.depth', '=101'):
+        with pytest.raises(SystemExit) as info:
+            tool.parse_args(positional + ['--cfg-options', 'a=1', bad])
+        assert info.value.code == 2
+        err = capsys.readouterr().err.strip().splitlines()[-1]
+        assert f"error: argument --cfg-options: {bad!r} is not KEY=VALUE (e.g. " in err, err

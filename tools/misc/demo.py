@@ -54,6 +54,9 @@ def parse_args(argv=None):
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--min-map', type=float, default=0.5,
                    help='exit 1 if bbox or segm mAP is below this')
+    p.add_argument('--verbose', action='store_true',
+                   help="mmengine's log (config, environment, losses every 20 iterations); "
+                   'without it only warnings, and the progress lines of the demo')
     return p.parse_args(argv)
 
 
@@ -82,36 +85,134 @@ def demo_cfg(args):
     ]
     cfg.optim_wrapper.clip_grad = dict(max_norm=10, norm_type=2)
     cfg.default_hooks.logger.interval = 20
+    cfg.log_level = 'INFO' if args.verbose else 'WARNING'
     cfg.default_hooks.visualization = dict(type='DetVisualizationHook')
     cfg.randomness = dict(seed=args.seed)
     cfg.work_dir = args.work_dir
     return cfg, config
 
 
-def draw_predictions(runner, data_root, out_png, n=8):
-    """Predictions (score > 0.5) of the trained model on the first n val images, in a grid."""
+# The picture's colour per class (RGB); README.md, 'Two commands', says what they mean.
+SHAPE_COLOURS = {'circle': (255, 140, 0), 'square': (30, 144, 255), 'triangle': (50, 205, 50)}
+# a prediction of one of the 77 COCO classes that the generated set never uses
+OTHER, OTHER_COLOUR = 'other', (255, 0, 255)
+TILE = 256  # pixels per image in the picture (the images are 96-160 px)
+
+
+def _numpy(x):
+    return x.detach().cpu().numpy() if hasattr(x, 'detach') else x
+
+
+def _box_iou(a, b):
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    inter = max(w, 0) * max(h, 0)
+    area = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1])
+    return inter / max(area - inter, 1e-6)
+
+
+def predictions_to_draw(pred, score_thr=0.5, iou_thr=0.5):
+    """What the picture shows of one image's ``pred_instances``: the predictions scoring above
+    ``score_thr``, named by shape, best first, one per object: mmdet's NMS is per class, so one
+    shape can carry guesses of two classes; of boxes overlapping by IoU > ``iou_thr`` only the
+    best-scoring one is drawn."""
+    from mmattn.datasets.toy import coco_label_shapes
+    shapes = coco_label_shapes()
+    scores, labels = _numpy(pred.scores), _numpy(pred.labels)
+    boxes = _numpy(pred.bboxes)
+    masks = _numpy(pred.masks) if 'masks' in pred else None
+    keep = []
+    for i in sorted(range(len(scores)), key=lambda i: -scores[i]):
+        if scores[i] > score_thr and all(_box_iou(boxes[i], boxes[k]) <= iou_thr for k in keep):
+            keep.append(i)
+    return [dict(name=shapes.get(int(labels[i]), OTHER), score=float(scores[i]),
+                 bbox=boxes[i].astype(float), mask=None if masks is None else masks[i] > 0)
+            for i in keep]
+
+
+def draw_tile(vis, img, drawn, size=TILE):
+    """``img`` (RGB) scaled to fit a size x size tile with its aspect ratio (a circle stays
+    round), and ``drawn`` (:func:`predictions_to_draw`) on it: mask and box in the class colour,
+    the label "shape score" inside the box's top-left corner."""
+    import mmcv
+    import numpy as np
+    h, w = img.shape[:2]
+    s = size / max(h, w)
+    nh, nw = round(h * s), round(w * s)
+    tile = np.zeros((size, size, 3), np.uint8)
+    tile[:nh, :nw] = mmcv.imresize(img, (nw, nh))
+    vis.set_image(tile)
+    if not drawn:
+        return vis.get_image()
+    colours = [SHAPE_COLOURS.get(d['name'], OTHER_COLOUR) for d in drawn]
+    if drawn[0]['mask'] is not None:
+        masks = np.zeros((len(drawn), size, size), bool)
+        for k, d in enumerate(drawn):
+            masks[k, :nh, :nw] = mmcv.imresize(d['mask'].astype(np.uint8), (nw, nh),
+                                               interpolation='nearest') > 0
+        vis.draw_binary_masks(masks, colors=colours, alphas=0.45)
+    boxes = np.stack([d['bbox'] for d in drawn]) * s
+    vis.draw_bboxes(boxes, edge_colors=colours, line_widths=2)
+    # inside the box, kept inside the tile when a box touches its right or bottom edge
+    positions = np.minimum(boxes[:, :2] + 3, [size - 60, size - 14])
+    vis.draw_texts([f"{d['name']} {d['score']:.2f}" for d in drawn], positions,
+                   font_sizes=9, colors='white',
+                   bboxes=[dict(facecolor=tuple(c / 255 for c in colour), alpha=0.85, pad=1.5,
+                                edgecolor='none') for colour in colours])
+    return vis.get_image()
+
+
+def draw_predictions(runner, data_root, out_png, n=8, score_thr=0.5):
+    """Predictions (score > score_thr) of the trained model on the first n val images, in a
+    grid of 4 tiles per row."""
     import mmcv
     import numpy as np
     from mmdet.apis import inference_detector
-    from mmdet.visualization import DetLocalVisualizer
+    from mmengine.visualization import Visualizer
     model = runner.model
     model.eval()
     model.cfg = runner.cfg
     with open(osp.join(data_root, 'annotations', 'instances_val2017.json')) as f:
         images = json.load(f)['images'][:n]
-    vis = DetLocalVisualizer()
-    vis.dataset_meta = runner.test_dataloader.dataset.metainfo
+    vis = Visualizer(name='demo_predictions')
     tiles = []
     for im in images:
         img = mmcv.imread(osp.join(data_root, 'val2017', im['file_name']), channel_order='rgb')
         result = inference_detector(model, img[..., ::-1].copy())
-        vis.add_datasample('pred', img, result, draw_gt=False, pred_score_thr=0.5)
-        tile = mmcv.imresize(vis.get_image(), (256, 256))
-        tiles.append(tile)
+        drawn = predictions_to_draw(result.pred_instances, score_thr)
+        tiles.append(draw_tile(vis, img, drawn))
     while len(tiles) % 4:
         tiles.append(np.zeros_like(tiles[0]))
     rows = [np.concatenate(tiles[i:i + 4], axis=1) for i in range(0, len(tiles), 4)]
     mmcv.imwrite(np.concatenate(rows, axis=0)[..., ::-1], out_png)
+
+
+def _duration(seconds):
+    m, s = divmod(int(round(seconds)), 60)
+    return f'{m} min {s:02d} s' if m else f'{s} s'
+
+
+def progress_hook(total, every):
+    """A hook printing "[demo] iteration n/N, s per iteration, time left" every ``every``
+    iterations. The estimate leaves out the first iteration (a slow warm-up)."""
+    from mmengine.hooks import Hook
+
+    class DemoProgress(Hook):
+        priority = 'VERY_LOW'
+        per_iter = None  # seconds, measured from the second iteration on
+
+        def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+            n = runner.iter + 1  # runner.iter counts the iterations finished before this one
+            if n == 1:
+                self.t1 = time.time()
+                return
+            if n % every and n != total:
+                return
+            self.per_iter = per_iter = (time.time() - self.t1) / (n - 1)
+            print(f'[demo] iteration {n}/{total}: {per_iter:.2f} s per iteration, about '
+                  f'{_duration(per_iter * (total - n))} of training left', flush=True)
+
+    return DemoProgress()
 
 
 def main(argv=None):
@@ -141,15 +242,21 @@ def main(argv=None):
           f'{args.iters} iterations at {args.img_size} px, batch {args.batch_size}')
     from mmattn.apis import build_runner_from_cfg
     runner = build_runner_from_cfg(cfg)
+    progress = progress_hook(args.iters, every=max(args.iters // 20, 1))
+    runner.register_hook(progress)
     runner.train()
     t_train = time.time() - t0
+    print(f'[demo] data and training took {_duration(t_train)}; evaluating on {args.num_val} '
+          'val images', flush=True)
     metrics = runner.test()
     os.makedirs(args.work_dir, exist_ok=True)
     png = osp.join(args.work_dir, 'predictions.png')
     draw_predictions(runner, args.data, png)
     bbox, segm = metrics.get('coco/bbox_mAP', 0.0), metrics.get('coco/segm_mAP', 0.0)
     summary = dict(config=config, backbone=cfg.model.backbone.type, iters=args.iters,
-                   train_seconds=round(t_train, 1), total_seconds=round(time.time() - t0, 1),
+                   train_seconds=round(t_train, 1),
+                   seconds_per_iter=progress.per_iter and round(progress.per_iter, 2),
+                   total_seconds=round(time.time() - t0, 1),
                    **{k: float(v) for k, v in metrics.items()})
     # an untrained model can have no detection above the score threshold: mmdet's CocoMetric
     # then returns no metric at all; the summary says 0
