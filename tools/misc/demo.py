@@ -103,19 +103,21 @@ def _numpy(x):
     return x.detach().cpu().numpy() if hasattr(x, 'detach') else x
 
 
-def _box_iou(a, b):
+def _overlap(a, b):
+    """Intersection of boxes a and b over the area of the smaller one."""
     w = min(a[2], b[2]) - max(a[0], b[0])
     h = min(a[3], b[3]) - max(a[1], b[1])
-    inter = max(w, 0) * max(h, 0)
-    area = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1])
-    return inter / max(area - inter, 1e-6)
+    smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+    return max(w, 0) * max(h, 0) / max(smaller, 1e-6)
 
 
-def predictions_to_draw(pred, score_thr=0.5, iou_thr=0.5):
+def predictions_to_draw(pred, score_thr=0.5, overlap_thr=0.3):
     """What the picture shows of one image's ``pred_instances``: the predictions scoring above
-    ``score_thr``, named by shape, best first, one per object: mmdet's NMS is per class, so one
-    shape can carry guesses of two classes; of boxes overlapping by IoU > ``iou_thr`` only the
-    best-scoring one is drawn."""
+    ``score_thr``, named by shape, best first, one per object. The generated objects' discs
+    never overlap (their bounding boxes share under 0.15 of the smaller one), so a box sharing
+    more than ``overlap_thr`` of its or a better-scoring box's area is a second guess on the
+    same object (mmdet's NMS is per class, and an undertrained model leaves boxes of one class
+    that overlap by less than its IoU threshold): it is not drawn."""
     from mmattn.datasets.toy import coco_label_shapes
     shapes = coco_label_shapes()
     scores, labels = _numpy(pred.scores), _numpy(pred.labels)
@@ -123,7 +125,7 @@ def predictions_to_draw(pred, score_thr=0.5, iou_thr=0.5):
     masks = _numpy(pred.masks) if 'masks' in pred else None
     keep = []
     for i in sorted(range(len(scores)), key=lambda i: -scores[i]):
-        if scores[i] > score_thr and all(_box_iou(boxes[i], boxes[k]) <= iou_thr for k in keep):
+        if scores[i] > score_thr and all(_overlap(boxes[i], boxes[k]) <= overlap_thr for k in keep):
             keep.append(i)
     return [dict(name=shapes.get(int(labels[i]), OTHER), score=float(scores[i]),
                  bbox=boxes[i].astype(float), mask=None if masks is None else masks[i] > 0)
@@ -132,15 +134,16 @@ def predictions_to_draw(pred, score_thr=0.5, iou_thr=0.5):
 
 def draw_tile(vis, img, drawn, size=TILE):
     """``img`` (RGB) scaled to fit a size x size tile with its aspect ratio (a circle stays
-    round), and ``drawn`` (:func:`predictions_to_draw`) on it: mask and box in the class colour,
-    the label "shape score" inside the box's top-left corner."""
+    round), centred on light grey, and ``drawn`` (:func:`predictions_to_draw`) on it: mask and
+    box in the class colour, the label "shape score" inside the box's top-left corner."""
     import mmcv
     import numpy as np
     h, w = img.shape[:2]
     s = size / max(h, w)
     nh, nw = round(h * s), round(w * s)
-    tile = np.zeros((size, size, 3), np.uint8)
-    tile[:nh, :nw] = mmcv.imresize(img, (nw, nh))
+    y0, x0 = (size - nh) // 2, (size - nw) // 2
+    tile = np.full((size, size, 3), 200, np.uint8)
+    tile[y0:y0 + nh, x0:x0 + nw] = mmcv.imresize(img, (nw, nh))
     vis.set_image(tile)
     if not drawn:
         return vis.get_image()
@@ -148,17 +151,34 @@ def draw_tile(vis, img, drawn, size=TILE):
     if drawn[0]['mask'] is not None:
         masks = np.zeros((len(drawn), size, size), bool)
         for k, d in enumerate(drawn):
-            masks[k, :nh, :nw] = mmcv.imresize(d['mask'].astype(np.uint8), (nw, nh),
-                                               interpolation='nearest') > 0
+            masks[k, y0:y0 + nh, x0:x0 + nw] = mmcv.imresize(
+                d['mask'].astype(np.uint8), (nw, nh), interpolation='nearest') > 0
         vis.draw_binary_masks(masks, colors=colours, alphas=0.45)
-    boxes = np.stack([d['bbox'] for d in drawn]) * s
+    boxes = np.stack([d['bbox'] for d in drawn]) * s + [x0, y0, x0, y0]
     vis.draw_bboxes(boxes, edge_colors=colours, line_widths=2)
     # inside the box, kept inside the tile when a box touches its right or bottom edge
-    positions = np.minimum(boxes[:, :2] + 3, [size - 60, size - 14])
+    positions = np.minimum(boxes[:, :2] + 3, [size - 84, size - 16])
     vis.draw_texts([f"{d['name']} {d['score']:.2f}" for d in drawn], positions,
-                   font_sizes=9, colors='white',
-                   bboxes=[dict(facecolor=tuple(c / 255 for c in colour), alpha=0.85, pad=1.5,
-                                edgecolor='none') for colour in colours])
+                   font_sizes=9, colors='white', bboxes=[_label_box(c) for c in colours])
+    return vis.get_image()
+
+
+def _label_box(colour):
+    return dict(facecolor=tuple(c / 255 for c in colour), alpha=0.85, pad=1.5, edgecolor='none')
+
+
+def draw_legend(vis, width, score_thr, height=24):
+    """A strip under the tiles: each class's colour and what the labels are."""
+    import numpy as np
+    vis.set_image(np.full((height, width, 3), 255, np.uint8))
+    names = list(SHAPE_COLOURS) + [OTHER]
+    colours = list(SHAPE_COLOURS.values()) + [OTHER_COLOUR]
+    x = 8 + 80 * np.arange(len(names))
+    vis.draw_texts(names, np.stack([x, np.full(len(names), 5)], axis=1), font_sizes=9,
+                   colors='white', bboxes=[_label_box(c) for c in colours])
+    vis.draw_texts(f'label: predicted shape and score (> {score_thr}), one per object; '
+                   'other: a COCO class the generated set does not use',
+                   np.array([8 + 80 * len(names), 5]), font_sizes=8, colors='black')
     return vis.get_image()
 
 
@@ -182,8 +202,11 @@ def draw_predictions(runner, data_root, out_png, n=8, score_thr=0.5):
         drawn = predictions_to_draw(result.pred_instances, score_thr)
         tiles.append(draw_tile(vis, img, drawn))
     while len(tiles) % 4:
-        tiles.append(np.zeros_like(tiles[0]))
+        tiles.append(np.full_like(tiles[0], 255))
+    # 2 px gaps between the tiles
+    tiles = [np.pad(t, ((1, 1), (1, 1), (0, 0)), constant_values=255) for t in tiles]
     rows = [np.concatenate(tiles[i:i + 4], axis=1) for i in range(0, len(tiles), 4)]
+    rows.append(draw_legend(vis, rows[0].shape[1], score_thr))
     mmcv.imwrite(np.concatenate(rows, axis=0)[..., ::-1], out_png)
 
 
