@@ -1,12 +1,15 @@
 """tools/train.py, tools/test.py, --resume, dist_train.sh / dist_test.sh (2 CPU processes, gloo),
-`mim train/test mmdet`, and a config outside the repository that uses custom_imports."""
+`mim train/test mmdet`, a config outside the repository that uses custom_imports, and
+tools/test.py's --show-dir / --out with an mmdet, an mmseg and an mmpretrain config."""
 import glob
 import os
 import os.path as osp
+import pickle
 import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from conftest import REPO, run_py
@@ -15,14 +18,15 @@ pytestmark = pytest.mark.slow
 CONFIG = osp.join(REPO, 'configs/mrla/faster-rcnn_r50_fpn_1x_coco.py')
 
 
-def toy_config(tmp_path, toy_root, max_iters=2, src=CONFIG, name='toy.py', **kw):
+def toy_config(tmp_path, toy_root, max_iters=2, src=CONFIG, name='toy.py', data='coco', **kw):
     """The repository config pointed at the toy data, dumped to a file for the CLI tools."""
     from mmengine.config import Config
 
     import mmattn  # noqa: F401
     from mmattn.testing import make_toy_cfg
-    kw.setdefault('score_thr', 0.0)
-    cfg = make_toy_cfg(Config.fromfile(src), str(toy_root / 'coco'), max_iters=max_iters, **kw)
+    if data == 'coco':
+        kw.setdefault('score_thr', 0.0)
+    cfg = make_toy_cfg(Config.fromfile(src), str(toy_root / data), max_iters=max_iters, **kw)
     cfg.model.backbone.depth = cfg.model.backbone.get('depth', 50)
     path = tmp_path / name
     cfg.dump(str(path))
@@ -125,3 +129,56 @@ print('TRAINED')
 '''
     proc = run_py(code, cwd=str(ext))
     assert 'BACKBONE AttnResNet' in proc.stdout and 'TRAINED' in proc.stdout
+
+
+# ------------------------------------------------- tools/test.py --show-dir / --out, per library
+SHOW_CONFIGS = {  # library: (config, toy data set, test images in it)
+    'mmdet': ('configs/mrla/faster-rcnn_r50_fpn_1x_coco.py', 'coco', 2),
+    'mmseg': ('configs/external_attention/eanet_r50-d8_4xb4-80k_ade20k-512x512.py', 'ade20k', 2),
+    'mmpretrain': ('configs/aa/aa-r50_8xb32-100e_in1k.py', 'imagenet', 3),
+}
+
+
+@pytest.fixture(scope='module')
+def one_step_checkpoints(tmp_path_factory, toy_root):
+    """{library: (toy config, checkpoint after one training step by tools/train.py)}."""
+    root = tmp_path_factory.mktemp('one_step')
+    runs = {}
+    for library, (src, data, _) in SHOW_CONFIGS.items():
+        cfg = toy_config(root, toy_root, max_iters=1, src=osp.join(REPO, src),
+                         name=f'{library}.py', data=data, val=False, clip_grad=35)
+        work = root / library
+        run_py([osp.join(REPO, 'tools/train.py'), cfg, '--work-dir', str(work)])
+        runs[library] = cfg, str(work / 'iter_1.pth')
+    return runs
+
+
+@pytest.mark.parametrize('library', list(SHOW_CONFIGS))
+def test_test_py_show_dir_and_out(library, one_step_checkpoints, tmp_path):
+    """Pictures in --show-dir and a loadable --out pickle for every library, both relative to
+    the current directory (not to the work dir)."""
+    cfg, ckpt = one_step_checkpoints[library]
+    cwd = tmp_path / 'cwd'
+    cwd.mkdir()
+    run_py([osp.join(REPO, 'tools/test.py'), cfg, ckpt, '--work-dir', 'work',
+            '--show-dir', 'pictures', '--out', 'predictions.pkl'], cwd=str(cwd))
+    pictures = [p for p in glob.glob(str(cwd / 'pictures' / '**' / '*'), recursive=True)
+                if p.endswith(('.png', '.jpg'))]
+    num_images = SHOW_CONFIGS[library][2]
+    assert len(pictures) == num_images, pictures
+    assert not glob.glob(str(cwd / 'work' / '**' / '*.jpg'), recursive=True)
+    if library == 'mmdet':  # straight into the directory, under the image's name
+        assert sorted(osp.basename(p) for p in pictures) == ['000000000001.jpg',
+                                                            '000000000002.jpg']
+    with open(cwd / 'predictions.pkl', 'rb') as f:
+        predictions = pickle.load(f)
+    assert len(predictions) == num_images
+    first = predictions[0]
+    if library == 'mmdet':
+        assert first['pred_instances']['bboxes'].shape[1] == 4
+    elif library == 'mmseg':
+        seg = first['pred_sem_seg']
+        assert seg.dtype == np.uint8 and seg.shape == tuple(first['ori_shape'])
+        assert 'seg_logits' not in first
+    else:
+        assert first['pred_score'].shape == (1000, ) and 'pred_label' in first
