@@ -104,3 +104,13 @@ def test_cfg_options_parse_as_mmengine_and_name_a_bad_item(name, capsys):
         assert info.value.code == 2
         err = capsys.readouterr().err.strip().splitlines()[-1]
         assert f"error: argument --cfg-options: {bad!r} is not KEY=VALUE (e.g. " in err, err
+
+
+def test_test_out_must_be_a_pickle(capsys):
+    tool = _load('test')
+    assert tool.parse_args(['c.py', 'c.pth', '--out', 'p.pkl']).out == 'p.pkl'
+    with pytest.raises(SystemExit) as info:
+        tool.parse_args(['c.py', 'c.pth', '--out', 'preds.json'])
+    assert info.value.code == 2
+    assert capsys.readouterr().err.strip().endswith(
+        "error: argument --out: 'preds.json' does not end with .pkl or .pickle")

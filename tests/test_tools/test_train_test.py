@@ -174,6 +174,7 @@ def test_test_py_show_dir_and_out(library, one_step_checkpoints, tmp_path):
         predictions = pickle.load(f)
     assert len(predictions) == num_images
     first = predictions[0]
+    assert osp.isfile(first['img_path'])
     if library == 'mmdet':
         assert first['pred_instances']['bboxes'].shape[1] == 4
     elif library == 'mmseg':
