@@ -104,3 +104,20 @@ def test_data_root_missing_is_a_clear_error(tmp_path):
         CocoDataset(data_root=str(tmp_path / 'nowhere'),
                     ann_file='annotations/instances_val2017.json',
                     data_prefix=dict(img='val2017/'), pipeline=[])
+
+
+def test_coco_label_shapes_follow_the_loaded_labels(toy_root):
+    """The label index mmdet gives each shape's annotations is the one coco_label_shapes names
+    (the demo picture writes shapes, not the borrowed COCO names, from it)."""
+    from mmdet.datasets import CocoDataset
+    ds = CocoDataset(data_root=str(toy_root / 'coco'),
+                     ann_file='annotations/instances_train2017.json',
+                     data_prefix=dict(img='train2017/'), pipeline=[], test_mode=True)
+    with open(toy_root / 'coco/annotations/instances_train2017.json') as f:
+        coco = json.load(f)
+    shape_of_id = {cid: shape for shape, (cid, _) in toy.COCO_CATEGORIES.items()}
+    expected = sorted(shape_of_id[a['category_id']] for a in coco['annotations'])
+    shapes = toy.coco_label_shapes()
+    got = sorted(shapes[inst['bbox_label']] for i in range(len(ds))
+                 for inst in ds.get_data_info(i)['instances'])
+    assert got == expected and set(shapes.values()) == set(toy.SHAPES)
