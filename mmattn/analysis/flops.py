@@ -103,8 +103,9 @@ def _hooks(model, seen_hw, call_extra):
     return hooks
 
 
-def count_flops(model, input_hw, batch=1, modules=()):
-    """Multiply-adds of one forward of ``model`` on a ``(batch, 3, *input_hw)`` input.
+def count_flops(model, input_hw, batch=1, modules=(), in_channels=3):
+    """Multiply-adds of one forward of ``model`` on a ``(batch, in_channels, *input_hw)``
+    input (an image, or a feature map for a bare operator).
 
     A model with ``extract_feat`` (an OpenMMLab classifier or segmentor) runs
     ``model(x, mode='tensor')``: backbone, neck and head (decode head) as at inference.
@@ -127,7 +128,7 @@ def count_flops(model, input_hw, batch=1, modules=()):
     try:
         with torch.no_grad(), default_attn_impl('explicit'), \
                 FakeTensorMode(allow_non_fake_inputs=True):
-            x = torch.empty(batch, 3, *input_hw)
+            x = torch.empty(batch, in_channels, *input_hw)
             with counter:
                 model(x, mode='tensor') if tensor_mode else model(x)
     finally:
