@@ -148,7 +148,7 @@ def make_step(name, size, device):
             outs = model(x)
         outs = outs if isinstance(outs, (tuple, list)) else (outs, )
         sum(o.float().mean() for o in outs).backward()
-    step.release = release
+    step.release, step.model = release, model
     return step
 
 

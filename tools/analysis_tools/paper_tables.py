@@ -12,10 +12,8 @@ when a figure is more than 2% from the paper's and its row (or table) has no exp
 a figure could not be measured, or when a data file names a config that is gone.
 """
 import argparse
-import difflib
 import os.path as osp
 import sys
-import time
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DOC = osp.join(REPO, 'docs', 'paper_tables.md')
@@ -38,64 +36,14 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def print_figures(papers, fails, ledger):
-    for paper in papers:
-        for table in paper['tables']:
-            for row in table['rows']:
-                for label, pv, ov, status in row.get('_figures', []):
-                    ours = '-' if ov is None else f'{ov:.3f} ({ledger.gap(ov, pv)})'
-                    print(f"  {paper['paper']} {table['id']} {row['name']}: {label} paper "
-                          f'{ledger.fmt_paper(pv)} ours {ours}: {status}')
-    for s in ledger.summary(papers):
-        print(f'{s["paper"]:>9} {s["table"]:<6} rows {s["rows"]:>2}  implemented '
-              f'{s["implemented"]:>2}  missing {s["missing"]:>2}  within 2% {s["ok"]:>2}  '
-              f'explained {s["explained"]:>2}  unexplained {s["fail"]:>2}')
-    for f in fails:
-        print(f'UNEXPLAINED: {f}')
-
-
 def main(argv=None):
     args = parse_args(argv)
     if REPO not in sys.path:
         sys.path.insert(0, REPO)
     from mmattn.analysis.cli import quiet
     quiet(args.verbose)
-    from mmattn.analysis import ledger
-    t0 = time.time()
-    papers = ledger.load_papers(args.data_dir)
-    errors = ledger.data_errors(papers)
-    for e in errors:
-        print(f'data error: {e}')
-    print(f'measuring the configs of {len(ledger.jobs_of(papers))} rows ...', flush=True)
-    results = ledger.measure_all(papers)
-    ledger.evaluate(papers, results)
-    fails = ledger.failures(papers)
-    print_figures(papers, fails, ledger)
-    status = 1 if (fails or errors) else 0
-    if args.check:
-        print(f'--check: {len(fails)} unexplained figure(s), {len(errors)} data error(s) '
-              f'({time.time() - t0:.0f}s)')
-        if not args.diff:
-            return status
-    cross = None if args.no_cross_check else ledger.cross_check()
-    doc = ledger.render(papers, results, cross)
-    if args.diff:
-        with open(DOC) as f:
-            current = f.read()
-        if current != doc:
-            sys.stdout.writelines(difflib.unified_diff(
-                current.splitlines(True), doc.splitlines(True), 'docs/paper_tables.md',
-                'regenerated'))
-            print('docs/paper_tables.md is out of date: run '
-                  'python tools/analysis_tools/paper_tables.py')
-            return 1
-        print(f'docs/paper_tables.md is up to date ({time.time() - t0:.0f}s)')
-        return status if args.check else 0
-    with open(args.out, 'w') as f:
-        f.write(doc)
-    print(f'wrote {osp.relpath(args.out, REPO) if args.out.startswith(REPO) else args.out} '
-          f'in {time.time() - t0:.0f}s')
-    return 1 if errors else 0
+    from mmattn.analysis.ledger import run
+    return run(args.check, args.diff, args.out, args.data_dir, args.no_cross_check)
 
 
 if __name__ == '__main__':

@@ -11,10 +11,11 @@ from .data import (DATA_DIR, DOC, FIGURES, TOLERANCE, PaperNumber, data_errors, 
                    load_papers, part_of, row_configs, within)
 from .measure import CROSS_CHECK, build, cross_check, jobs_of, measure_all
 from .render import fmt_paper, render
+from .report import print_figures, run
 
 __all__ = [
     'evaluate', 'explanation_text', 'failures', 'format_keys', 'summary', 'DATA_DIR', 'DOC',
     'FIGURES', 'TOLERANCE', 'PaperNumber', 'data_errors', 'gap', 'load_papers', 'part_of',
     'row_configs', 'within', 'CROSS_CHECK', 'build', 'cross_check', 'jobs_of', 'measure_all',
-    'fmt_paper', 'render'
+    'fmt_paper', 'render', 'print_figures', 'run'
 ]
