@@ -44,11 +44,10 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     sys.path.insert(0, REPO)
-    from mmattn.analysis import quiet
+    from mmattn.analysis import lesa_shares, quiet
     quiet(args.verbose)
-    from mmattn.analysis.lesa_shares import measure
-    result = measure(args.config, args.checkpoint, args.images, args.random, args.size,
-                     args.seed, args.out_dir)
+    result = lesa_shares.measure(args.config, args.checkpoint, args.images, args.random,
+                                 args.size, args.seed, args.out_dir)
     if not args.checkpoint:
         print('random weights (no --checkpoint): these numbers mean nothing')
     print(f'{"layer":<24} {"gate shape":>16} {"unary %":>8} {"binary %":>9}')
