@@ -33,9 +33,9 @@ def parse_args(argv=None):
     p.add_argument('--mrla-type', choices=('base', 'light', 'both'), default='both',
                    help='default models to draw (no --config)')
     p.add_argument('--head', type=int, help='one head (default: mean over heads)')
+    p.add_argument('--verbose', action='store_true', help='library logs at INFO')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--out-dir', default='work_dirs/mrla_attention')
-    p.add_argument('--verbose', action='store_true', help='library logs at INFO')
     return p.parse_args(argv)
 
 
