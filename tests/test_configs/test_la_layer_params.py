@@ -96,9 +96,10 @@ def test_la_network_counts_are_baseline_minus_convs_plus_la_layers():
         base_model = build_from_config(imagenet_config(base_name)).eval()
         shapes = {}
         layers = [m for m in la_model.modules() if isinstance(m, LALayer)]
-        hooks = [m.register_forward_pre_hook(
-            lambda mod, args: shapes.setdefault(id(mod), tuple(args[0].shape[-2:])))
-            for m in layers]
+
+        def record(mod, args):  # returns None: a value would replace the input
+            shapes.setdefault(id(mod), tuple(args[0].shape[-2:]))
+        hooks = [m.register_forward_pre_hook(record) for m in layers]
         with torch.no_grad():
             la_model(torch.zeros(1, 3, 64, 64), mode='tensor')
         for h in hooks:
