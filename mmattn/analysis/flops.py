@@ -14,14 +14,15 @@ How (the ledger's "Method" section says the same):
   element-wise products.
 * What no counter sees (element-wise products that are the operator's maths) comes from the
   operators' declared costs (:mod:`mmattn.models.layers.base`): inside every module for which
-  ``is_operator`` holds, ``module.flops(input_hw)`` (one image) replaces what the counter saw,
-  and both are reported (``analytic``). An operator that declares no cost is an error naming
-  it. Modules outside the contract whose cost depends on the call are in :data:`CALL_COSTS`.
+  ``is_operator`` holds (the outermost one where they nest), ``module.flops(input_hw)`` per
+  image replaces what the counter saw, and both are reported (``analytic``). An operator that
+  declares no cost is an error naming it; an operator whose cost depends on the call gets
+  what it needs of the call (:data:`CALL_ARGUMENTS`).
 """
 import math
 import sys
 
-__all__ = ['count_flops', 'in_convention', 'analyzer_macs', 'CALL_COSTS', 'MAC_OPS',
+__all__ = ['count_flops', 'in_convention', 'analyzer_macs', 'CALL_ARGUMENTS', 'MAC_OPS',
            'CONV_OPS', 'OperatorCostError']
 
 MAC_OPS = ('mm', 'addmm', 'bmm', 'baddbmm', 'convolution', '_convolution',
@@ -36,17 +37,14 @@ class OperatorCostError(ValueError):
     """An operator in the model declares no ``flops(input_hw)``."""
 
 
-def _mrla_base_weighted_sum(module, args, kwargs, output):
-    # MRLA-base's sum_s a_s * v_s over the stage's value maps (torch.addcmul, element-wise):
-    # block t does t multiply-adds per element of its value map, output = (out, k, v)
-    values = kwargs.get('values', args[2] if len(args) > 2 else ())
-    return (len(values) + 1) * output[2].numel()
+def _mrla_history(args, kwargs):
+    # MRLA-base's block t attends over the t - 1 earlier blocks' values of its stage
+    return dict(history=len(kwargs.get('values', args[2] if len(args) > 2 else ())))
 
 
-#: class name -> cost(module, args, kwargs, output) added to what the counter saw, for modules
-#: outside the operator contract whose multiply-adds depend on the call (used only while the
-#: module is not an operator: an operator's declared cost governs).
-CALL_COSTS = {'MRLABase': _mrla_base_weighted_sum}
+#: class name -> what of the call an operator's ``flops`` takes besides the input size, for the
+#: operators whose cost depends on the call (MRLA-base: the history length of its stage).
+CALL_ARGUMENTS = {'MRLABase': _mrla_history}
 
 
 def _sdpa_cpu_flop(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs):
@@ -77,30 +75,31 @@ def _op_name(op):
     return str(op).split('.')[1] if str(op).startswith('aten.') else str(op)
 
 
-def _declared(module, name, input_hw):
-    try:
-        return int(module.flops(tuple(input_hw)))
-    except NotImplementedError:
-        raise OperatorCostError(
-            f'{type(module).__name__} ({name or "the model"}) is an operator but declares no '
-            'flops(input_hw); see docs/dev/operator_contract.md') from None
-
-
-def _hooks(model, seen_hw, call_extra):
-    """Forward hooks recording each operator's input size and each call cost."""
+def _hooks(model, declared):
+    """Forward hooks on the outermost operators (an operator inside another is part of its
+    declared cost) adding, per call on an ``(N, C, H, W)`` input, N times the declared cost
+    to ``declared[name]``. Operators on token sequences (``(B, N, C)``) have no (H, W): what
+    the counter saw is their count (for EAMLP's attention: matmuls alone, seen exactly)."""
     from mmattn.models.layers.base import is_operator
-    hooks = []
-    for name, m in model.named_modules():
-        if is_operator(m):
-            def pre(mod, args, name=name):  # a pre-hook returning None keeps the input
-                seen_hw.setdefault(name, tuple(args[0].shape[-2:]))
-            hooks.append(m.register_forward_pre_hook(pre))
-        elif type(m).__name__ in CALL_COSTS:
-            def post(mod, args, kwargs, output, name=name):
-                cost = CALL_COSTS[type(mod).__name__](mod, args, kwargs, output)
-                call_extra[name] = call_extra.get(name, 0) + cost
-            hooks.append(m.register_forward_hook(post, with_kwargs=True))
-    return hooks
+    names = [n for n, m in model.named_modules() if is_operator(m)]
+    outer = [n for n in names if not any(n.startswith(o + '.') or (o == '' and n)
+                                         for o in names if o != n)]
+    modules = dict(model.named_modules())
+
+    def hook(mod, args, kwargs, output, name):
+        x = args[0] if args else None
+        if getattr(x, 'dim', lambda: 0)() != 4:
+            return
+        extra = CALL_ARGUMENTS.get(type(mod).__name__, lambda a, k: {})(args, kwargs)
+        try:
+            cost = int(mod.flops(tuple(x.shape[-2:]), **extra))
+        except NotImplementedError:
+            raise OperatorCostError(
+                f'{type(mod).__name__} ({name or "the model"}) is an operator but declares no '
+                'flops(input_hw); see docs/dev/operator_contract.md') from None
+        declared[name] = declared.get(name, 0) + cost * x.shape[0]
+    return [modules[n].register_forward_hook(
+        lambda m, a, k, o, n=n: hook(m, a, k, o, n), with_kwargs=True) for n in outer]
 
 
 def count_flops(model, input_hw, batch=1, modules=(), in_channels=3):
@@ -112,8 +111,8 @@ def count_flops(model, input_hw, batch=1, modules=(), in_channels=3):
     Returns ``macs`` (the total), ``conv_macs`` (convolutions and biased Linear layers, i.e.
     fc), ``attn_macs`` (the rest: attention matmuls, SDPA and what declared costs add),
     ``norm_elements`` / ``pool_elements`` (inputs of BatchNorm, of average pooling and
-    means), ``analytic`` (per module type with a declared or call cost: ``seen`` by the
-    counter, ``total`` counted, ``conv_seen``) and, for the names in ``modules``,
+    means), ``analytic`` (per operator type: ``seen`` by the counter inside it, ``total``
+    declared, ``conv_seen``) and, for the names in ``modules``,
     ``module_macs`` (multiply-adds inside each, declared costs applied).
     """
     import torch
@@ -121,8 +120,8 @@ def count_flops(model, input_hw, batch=1, modules=(), in_channels=3):
     from torch.utils.flop_counter import FlopCounterMode
 
     from mmattn.models.layers.attention import default_attn_impl
-    seen_hw, call_extra = {}, {}
-    hooks = _hooks(model, seen_hw, call_extra)
+    declared = {}
+    hooks = _hooks(model, declared)
     counter = FlopCounterMode(display=False, custom_mapping=_custom_mapping())
     tensor_mode = hasattr(model, 'extract_feat')
     try:
@@ -145,16 +144,11 @@ def count_flops(model, input_hw, batch=1, modules=(), in_channels=3):
     out = dict(conv_macs=conv, attn_macs=macs - conv, norm_elements=tally('', NORM_OPS),
                pool_elements=tally('', POOL_OPS), analytic={})
     named = dict(model.named_modules())
-    deltas = {}  # module name -> what its declared or call cost adds to the counter's figure
-    for name, hw in seen_hw.items():
+    deltas = {}  # module name -> what its declared cost adds to the counter's figure
+    for name, total in declared.items():
         seen = tally(name, MAC_OPS)
-        deltas[name] = _declared(named[name], name, hw) * batch - seen
-        _account(out, type(named[name]).__name__, seen, seen + deltas[name],
-                 tally(name, CONV_OPS))
-    for name, extra in call_extra.items():
-        seen = tally(name, MAC_OPS)
-        deltas[name] = extra
-        _account(out, type(named[name]).__name__, seen, seen + extra, 0)
+        deltas[name] = total - seen
+        _account(out, type(named[name]).__name__, seen, total, tally(name, CONV_OPS))
     out['macs'] = macs + sum(deltas.values())
     out['attn_macs'] += sum(deltas.values())
     if modules:

@@ -29,8 +29,11 @@ def test_sdpa_and_module_tallies():
     assert out['module_macs'] == {'proj': L * C * C}
 
 
+@pytest.mark.skipif(not base.is_operator(MODELS.build(dict(type='MRLABase', channels=16))),
+                    reason='MRLABase joins the operator contract on the ops branch')
 def test_mrla_base_weighted_value_sum():
-    """MRLA-base's weighted value sum (addcmul, element-wise): t MACs per value element."""
+    """MRLA-base's weighted value sum (addcmul, element-wise): t MACs per value element,
+    declared with the call's history (CALL_ARGUMENTS)."""
     from mmattn.models.layers.mrla import MRLABase
 
     class Stage(nn.Module):

@@ -205,6 +205,8 @@ def test_extra_cost_tool_counts():
     assert base['extra'] - base['mrla_module_params'] == 864 + 9216 + 18432 + 128 - 9408
     assert base['mrla_module_gmacs'] > 0 and base['extra_gmacs'] > base['mrla_module_gmacs']
     assert base['extra_thop_gflops'] > base['extra_gmacs']  # + BatchNorm and pooling elements
+    if 'weighted_value_sum_gmacs' not in base:
+        pytest.skip('MRLABase declares its cost (flops) on the ops branch')
     # block t of a stage does t multiply-adds per value element; 64x64 input: 16x16 .. 2x2
     hw = {256: 16 * 16, 512: 8 * 8, 1024: 4 * 4, 2048: 2 * 2}
     blocks = {256: 3, 512: 4, 1024: 6, 2048: 3}

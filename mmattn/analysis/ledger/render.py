@@ -80,12 +80,11 @@ def render(papers, results, cross=None, command='python tools/analysis_tools/pap
       'add `B*heads*L*S*(d+d_v)`). Attention runs on the explicit path, whose matmuls are the '
       'papers\' maths. Not counted: BatchNorm, activations, softmax, pooling, bilinear '
       'sampling and element-wise products. Element-wise products that are an operator\'s '
-      'maths (the LA-layer\'s q.k~ and weighted sum) no counter sees: inside every operator '
-      '(`mmattn.models.layers.base.is_operator`) its declared cost `flops(input_hw)` replaces '
-      'what the counter saw (both are in the cross-check table below), computed once in '
-      '`mmattn/analysis/flops.py`; a module outside the contract whose cost depends on the '
-      'call adds it to what the counter saw (MRLA-base\'s attention-weighted sum of the value '
-      'maps, `addcmul`, block t of a stage: t multiply-adds per value element).')
+      'maths (the LA-layer\'s q.k~ and weighted sum, MRLA-base\'s attention-weighted sum of '
+      'the value maps: block t of a stage, t multiply-adds per value element) no counter sees: '
+      'inside every operator (`mmattn.models.layers.base.is_operator`, the outermost where '
+      'they nest) its declared cost `flops(input_hw)` replaces what the counter saw (both are '
+      'in the cross-check table below), computed once in `mmattn/analysis/flops.py`.')
     w('- **Conventions**: a paper\'s FLOPs are compared after converting ours to its convention: '
       + '; '.join(f'{p["paper"]}: {CONVENTIONS[p.get("flops_convention", "macs")]}'
                   for p in papers) + '.')
