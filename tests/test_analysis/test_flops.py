@@ -7,7 +7,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from mmattn.analysis import count_flops, in_convention
-from mmattn.models.layers import base
+from mmattn.models.layers import base, mrla
 from mmattn.registry import MODELS
 
 
@@ -29,12 +29,12 @@ def test_sdpa_and_module_tallies():
     assert out['module_macs'] == {'proj': L * C * C}
 
 
-@pytest.mark.skipif(not base.is_operator(MODELS.build(dict(type='MRLABase', channels=16))),
+@pytest.mark.skipif(not issubclass(mrla.MRLABase, getattr(base, 'AttnModule', base.AttnOperator)),
                     reason='MRLABase joins the operator contract on the ops branch')
 def test_mrla_base_weighted_value_sum():
     """MRLA-base's weighted value sum (addcmul, element-wise): t MACs per value element,
     declared with the call's history (CALL_ARGUMENTS)."""
-    from mmattn.models.layers.mrla import MRLABase
+    MRLABase = mrla.MRLABase
 
     class Stage(nn.Module):
 
