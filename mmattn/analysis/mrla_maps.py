@@ -1,4 +1,5 @@
-"""MRLA's layer-attention maps (the paper's Figure 1a), for tools/analysis_tools/mrla_attention_map.py.
+"""MRLA's layer-attention maps (the paper's Figure 1a), for
+tools/analysis_tools/mrla_attention_map.py.
 
 * MRLA-base: for every stage a lower-triangular map; row t is block t's softmax over blocks
   1..t of the stage (each row sums to 1).
