@@ -53,8 +53,8 @@ def test_mrla_base_weighted_value_sum():
             return out
 
     out = count_flops(Stage(), (8, 8))
-    mrla = out['analytic']['MRLABase']
-    assert mrla['total'] - mrla['seen'] == (1 + 2 + 3) * 32 * 8 * 8
+    entry = out['analytic']['MRLABase']
+    assert entry['total'] - entry['seen'] == (1 + 2 + 3) * 32 * 8 * 8
 
 
 def test_conventions():
