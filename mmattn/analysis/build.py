@@ -1,10 +1,13 @@
 """One way to build a config's model for measuring: nothing downloaded, nothing loaded."""
 import copy
+import itertools
 import os.path as osp
 
 from .cli import repo_root
 
 __all__ = ['build_model', 'load_cfg', 'drop_pretrained']
+
+_SCOPES = itertools.count()
 
 
 def load_cfg(cfg):
@@ -48,4 +51,14 @@ def build_model(cfg, pretrained=False, part=None):
     cfg = load_cfg(cfg)
     if not pretrained:
         drop_pretrained(cfg.model)
+    _enter_scope(cfg.get('default_scope'))
     return build_model_from_cfg(cfg, part)
+
+
+def _enter_scope(scope):
+    # a tool builds configs of several libraries in turn: the switch is intended, not worth
+    # the warning mmengine's init_default_scope prints when it has to make it
+    from mmengine.registry import DefaultScope
+    current = DefaultScope.get_current_instance()
+    if scope and current is not None and current.scope_name != scope:
+        DefaultScope.get_instance(f'mmattn-analysis-{scope}-{next(_SCOPES)}', scope_name=scope)
