@@ -95,7 +95,7 @@ def label(name):
 
 def backbone_cfg(name, detection):
     """The backbone config of a case (without ``@impl``) and the config file it comes from."""
-    from .build import drop_pretrained, load_cfg
+    from .build import load_cfg
     if name.startswith(OP_PREFIX):
         op = dict(type=name[len(OP_PREFIX):])
         bb = dict(OP_BACKBONE, stage_ops=(None, None, op, op),
@@ -107,7 +107,6 @@ def backbone_cfg(name, detection):
     cfg = load_cfg(det_cfg if detection else cls_cfg)
     bb = cfg.model.backbone
     bb.pop('init_cfg', None)
-    drop_pretrained(bb)
     over = dict(det_over if detection else CLS_OVERRIDES.get(name, {}))
     fusion = over.pop('_fusion', None)
     bb.update(over)
@@ -119,9 +118,9 @@ def backbone_cfg(name, detection):
 
 def build_backbone(name, size):
     """The backbone of a case (without ``@impl``) at ``size`` (H, W, batch), train mode."""
-    from mmattn.apis import build_model_from_cfg
+    from .build import build_model
     cfg = backbone_cfg(name, size[0] > 224 or size[1] > 224)
-    model = build_model_from_cfg(cfg, 'backbone')
+    model = build_model(cfg, part='backbone')
     model.train()
     return model
 
