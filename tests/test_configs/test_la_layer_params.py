@@ -1,20 +1,19 @@
 """LA-layer paper: the ImageNet configs' models against the paper's parameter counts (Tables 1-2).
 
-Every model is built from its config in ``configs/la_layer/`` (``Config.fromfile`` +
-``MODELS.build(cfg.model)`` after ``import mmattn``), so a change to a config, to ``AttnResNet``
-or to ``LALayer`` that changes a network shows up here. Counts are of the whole classifier
-(backbone + fc), as the paper's (ResNet-50: 25.5M).
+Every model is built from its config in ``configs/la_layer/`` with ``mmattn.analysis.build_model``
+and counted with ``mmattn.analysis`` (the counters of the ledger and of
+``tools/analysis_tools/la_layer_complexity.py``, which prints the README's tables), so a change
+to a config, to ``AttnResNet`` or to ``LALayer`` that changes a network shows up here. Counts
+are of the whole classifier (backbone + fc), as the paper's (ResNet-50: 25.5M).
 
-Run as a script, it prints the README's table (parameters and multiply-adds of every LA-layer
-backbone, measured on the built models)::
+Run as a script, it runs that tool (same options)::
 
     .venv/bin/python tests/test_configs/test_la_layer_params.py          # ImageNet, 224 x 224
     .venv/bin/python tests/test_configs/test_la_layer_params.py --det --seg  # + COCO, ADE20K
     .venv/bin/python tests/test_configs/test_la_layer_params.py --all   # + every whole model
 """
-import argparse
-import os
 import os.path as osp
+import runpy
 import sys
 
 import pytest
@@ -46,44 +45,10 @@ IMAGENET = {
 EXPLAINED_PARAM_GAPS = {'la-resnext101-32x4d'}
 TOLERANCE = 0.02
 
-# Detection backbones of Table 3 (config stem, label), measured by ``--det``.
-DETECTION = [
-    ('faster-rcnn_r50', 'ResNet-50'),
-    ('faster-rcnn_la-r50', 'LA-ResNet-50'),
-    ('faster-rcnn_r101', 'ResNet-101'),
-    ('faster-rcnn_la-r101', 'LA-ResNet-101'),
-    ('faster-rcnn_x50-32x4d', 'ResNeXt-50'),
-    ('faster-rcnn_la-x50-32x4d', 'LA-ResNeXt-50'),
-    ('faster-rcnn_x101-32x4d', 'ResNeXt-101'),
-    ('faster-rcnn_la-x101-32x4d', 'LA-ResNeXt-101'),
-    ('faster-rcnn_s50', 'ResNeSt-50'),
-    ('faster-rcnn_s101', 'ResNeSt-101'),
-]
-# Segmentation backbones of Table 4 (config stem, label), measured by ``--seg``.
-SEGMENTATION = [
-    ('deeplabv3_r50', 'ResNetV1c-50'), ('deeplabv3_la-r50', 'LA-ResNetV1c-50'),
-    ('deeplabv3_r101', 'ResNetV1c-101'), ('deeplabv3_la-r101', 'LA-ResNetV1c-101'),
-    ('deeplabv3_s50', 'ResNeSt-50'), ('deeplabv3_la-s50', 'LA-ResNeSt-50'),
-    ('deeplabv3_s101', 'ResNeSt-101'), ('deeplabv3_la-s101', 'LA-ResNeSt-101'),
-]
-# Table 3, Faster R-CNN and Cascade R-CNN FLOPs (G) of the whole detector, the paper's.
-PAPER_DET_GFLOPS = {
-    'ResNet-50': (180, 201), 'ResNet-101': (246, 274), 'ResNeXt-50': (279, 313),
-    'ResNeXt-101': (406, 422), 'ResNeSt-50': (291, 336), 'ResNeSt-101': (422, 451),
-    'LA-ResNet-50': (164, 173), 'LA-ResNet-101': (215, 226), 'LA-ResNeXt-50': (274, 301),
-    'LA-ResNeXt-101': (384, 399),
-}
-
-
 def build_from_config(path, part=None):
-    """``MODELS.build`` of ``cfg.model`` (or of ``cfg.model[part]``) in the config's scope."""
-    import mmattn  # noqa: F401  (registers the backbones and LALayer)
-    from mmengine.config import Config
-    from mmengine.registry import MODELS, init_default_scope
-    cfg = Config.fromfile(path)
-    init_default_scope(cfg.default_scope)
-    model_cfg = cfg.model if part is None else cfg.model[part]
-    return MODELS.build(model_cfg)
+    """The config's model (or ``cfg.model[part]``), nothing loaded."""
+    from mmattn.analysis import build_model
+    return build_model(path, part=part)
 
 
 def imagenet_config(name):
@@ -92,54 +57,6 @@ def imagenet_config(name):
 
 def num_params(model):
     return sum(p.numel() for p in model.parameters())
-
-
-def count_macs(model, h, w):
-    """Multiply-adds of one forward of an ``h x w`` image, the convention of
-    ``tools/analysis_tools/la_layer_complexity.py`` and the paper's tables: every ``nn.Conv2d``
-    and ``nn.Linear`` (MACs from its output size), each ``LALayer`` by ``LALayer.flops`` on the
-    map it receives (its own convs are not counted twice); BN, ReLU, pooling, softmax and
-    bilinear sampling are not counted. One forward of a zero image on the CPU (the counts depend
-    on shapes only)."""
-    import torch
-    import torch.nn as nn
-
-    from mmattn.models.layers.la_layer import LALayer
-    total = [0]
-    inside_la = set()
-    for la in (m for m in model.modules() if isinstance(m, LALayer)):
-        inside_la.update(id(m) for m in la.modules() if m is not la)
-
-    def conv_hook(mod, inp, out):
-        if id(mod) not in inside_la:
-            k = mod.kernel_size[0] * mod.kernel_size[1]
-            total[0] += out.numel() // out.shape[0] * (mod.in_channels // mod.groups) * k
-
-    def linear_hook(mod, inp, out):
-        total[0] += out.numel() // out.shape[0] * mod.in_features
-
-    def la_hook(mod, inp, out):
-        total[0] += mod.flops(inp[0].shape[-2], inp[0].shape[-1])
-
-    handles = []
-    for mod in model.modules():
-        if isinstance(mod, nn.Conv2d):
-            handles.append(mod.register_forward_hook(conv_hook))
-        elif isinstance(mod, nn.Linear):
-            handles.append(mod.register_forward_hook(linear_hook))
-        elif isinstance(mod, LALayer):
-            handles.append(mod.register_forward_hook(la_hook))
-    model.eval()  # not chained: mmdet's ResNet.train() returns None
-    with torch.no_grad():
-        x = torch.zeros(1, 3, h, w)
-        if hasattr(model, 'extract_feat') and hasattr(model, 'head'):  # ImageClassifier
-            feats = model.neck(model.backbone(x))
-            model.head.fc(feats[-1])
-        else:
-            model(x)
-    for hd in handles:
-        hd.remove()
-    return total[0]
 
 
 # ---------------------------------------------------------------------------- tests
@@ -165,19 +82,39 @@ def test_la_layers_sit_where_table1_says():
         assert len(strided) == (0 if 'resnest' in name else 3), name  # ResNeSt: avg-pool stride
 
 
-def test_built_model_macs_match_complexity_tool():
-    """The hook count of a built config equals the analytic count of la_layer_complexity.py
-    (small input, so the test stays fast; both are linear in the conv maps' sizes)."""
-    sys.path.insert(0, osp.join(REPO, 'tools', 'analysis_tools'))
-    import la_layer_complexity as tool
-    for name, (depth, groups, width) in (('la-resnet50', (50, 1, 64)),
-                                         ('la-resnext50-32x4d', (50, 32, 4)),
-                                         ('resnet50', (50, 1, 64))):
-        model = build_from_config(imagenet_config(name))
-        la_cfg = {} if name.startswith('la-') else None
-        params, macs, _ = tool.count_network(depth, groups, width, la_cfg, size=64)
-        assert num_params(model) == params, name
-        assert count_macs(model, 64, 64) == macs, name
+def test_la_network_counts_are_baseline_minus_convs_plus_la_layers():
+    """Parameters and multiply-adds (the counter of the ledger and of la_layer_complexity.py)
+    of an LA network: its baseline's, minus every replaced 3x3 conv, plus every LALayer's own
+    count (its declared cost once it is an operator) on the map it receives."""
+    import torch
+
+    from mmattn.analysis import count_flops, count_params
+    from mmattn.models.layers.la_layer import LALayer
+    for la_name, base_name in (('la-resnet50', 'resnet50'),
+                               ('la-resnext50-32x4d', 'resnext50-32x4d')):
+        la_model = build_from_config(imagenet_config(la_name)).eval()
+        base_model = build_from_config(imagenet_config(base_name)).eval()
+        shapes = {}
+        layers = [m for m in la_model.modules() if isinstance(m, LALayer)]
+
+        def record(mod, args):  # returns None: a value would replace the input
+            shapes.setdefault(id(mod), tuple(args[0].shape[-2:]))
+        hooks = [m.register_forward_pre_hook(record) for m in layers]
+        with torch.no_grad():
+            la_model(torch.zeros(1, 3, 64, 64), mode='tensor')
+        for h in hooks:
+            h.remove()
+        conv_params = conv_macs = la_params = la_macs = 0
+        for m in layers:
+            (h, w), s = shapes[id(m)], m.stride
+            p = m.in_channels // m.groups * m.out_channels * 9
+            conv_params += p
+            conv_macs += p * -(-h // s) * -(-w // s)
+            la_params += count_params(m)['params']
+            la_macs += count_flops(m, (h, w), in_channels=m.in_channels)['macs']
+        assert num_params(la_model) == num_params(base_model) - conv_params + la_params
+        assert count_flops(la_model, (64, 64))['macs'] == \
+            count_flops(base_model, (64, 64))['macs'] - conv_macs + la_macs, la_name
 
 
 @pytest.mark.parametrize('imagenet,downstream', [
@@ -213,78 +150,6 @@ def test_one_tiny_forward():
     assert out.shape == (1, 1000) and torch.isfinite(out).all()
 
 
-# ---------------------------------------------------------------------------- table
-def _gap(ours, paper):
-    return f'{100 * (ours - paper) / paper:+.1f}%' if paper else ''
-
-
-def main():
-    parser = argparse.ArgumentParser(description='LA-layer configs: params and MACs')
-    parser.add_argument('--det', action='store_true',
-                        help='also the Table 3 detection backbones at 800 x 1333')
-    parser.add_argument('--seg', action='store_true',
-                        help='also the Table 4 DeepLabV3 (D8) backbones at 512 x 512')
-    parser.add_argument('--all', action='store_true',
-                        help='also the parameters of every config\'s whole model (metafile.yml)')
-    args = parser.parse_args()
-    sys.path.insert(0, osp.join(REPO, 'tools', 'analysis_tools'))
-    import la_layer_complexity as tool
-    paper_flops = {label: tool.PAPER[key][1] for key in tool.PAPER
-                   for label in [('LA-' if key[1] else '') + key[0]]}
-    print('ImageNet configs (configs/la_layer/*' + SCHEDULE + '), whole classifier, 224 x 224')
-    print(f'| {"model":24s} | {"params":>11s} | paper M | gap | GMACs | paper G | gap |')
-    print('|---|---:|---:|---:|---:|---:|---:|')
-    for name, (label, paper, _) in IMAGENET.items():
-        model = build_from_config(imagenet_config(name))
-        n = num_params(model)
-        g = count_macs(model, 224, 224) / 1e9
-        pg = paper_flops.get(label)
-        print(f'| {label:24s} | {n:11,d} | {paper or "-"} | {_gap(n / 1e6, paper)} | {g:.3f} | '
-              f'{pg or "-"} | {_gap(g, pg)} |')
-    if args.det:
-        print('\nDetection backbones of Table 3 (cfg.model.backbone of the Faster R-CNN configs;'
-              ' the Cascade ones are the same), 800 x 1333, no fc')
-        print('| backbone | params | GMACs | vs baseline | paper detector GFLOPs Faster / '
-              'Cascade | paper difference |')
-        print('|---|---:|---:|---:|---:|---:|')
-        base = {}
-        for stem, label in DETECTION:
-            path = osp.join(CFG_DIR, stem + '_fpn_ms-range-1x_coco.py')
-            model = build_from_config(path, 'backbone')
-            n = num_params(model)
-            g = count_macs(model, 800, 1333) / 1e9
-            ref = label[3:] if label.startswith('LA-') else None
-            base[label] = g
-            pf, pc = PAPER_DET_GFLOPS[label]
-            diff = diff_paper = ''
-            if ref:
-                diff = f'{g - base[ref]:+.1f}'
-                rf, rc = PAPER_DET_GFLOPS[ref]
-                diff_paper = f'{pf - rf:+d} / {pc - rc:+d}'
-            print(f'| {label} | {n:,d} | {g:.1f} | {diff} | {pf} / {pc} | {diff_paper} |')
-    if args.seg:
-        print('\nSegmentation backbones of Table 4 (cfg.model.backbone of the DeepLabV3 configs, '
-              'output stride 8), 512 x 512')
-        print('| backbone | params | GMACs |')
-        print('|---|---:|---:|')
-        for stem, label in SEGMENTATION:
-            path = osp.join(CFG_DIR, stem + '-d8_4xb4-120e_ade20k-512x512.py')
-            model = build_from_config(path, 'backbone')
-            print(f'| {label} | {num_params(model):,d} | '
-                  f'{count_macs(model, 512, 512) / 1e9:.1f} |')
-
-
-    if args.all:
-        print('\nWhole models (cfg.model) of every config in configs/la_layer/')
-        print('| config | params |')
-        print('|---|---:|')
-        for name in sorted(os.listdir(CFG_DIR)):
-            if name.endswith('.py') and not name.startswith('_'):
-                model = build_from_config(osp.join(CFG_DIR, name))
-                print(f'| {name} | {num_params(model):,d} |')
-
-
 if __name__ == '__main__':
-    os.environ.setdefault('OMP_NUM_THREADS', '2')
-    sys.path.insert(0, REPO)
-    main()
+    sys.argv[0] = osp.join(REPO, 'tools', 'analysis_tools', 'la_layer_complexity.py')
+    runpy.run_path(sys.argv[0], run_name='__main__')

@@ -79,24 +79,29 @@ def test_budget_skips_with_a_message():
     assert re.search(r'ResNet-50 .*skipped: warm-up step over the 0.001 s budget', proc.stdout)
 
 
-def test_options_and_static_fusion():
-    import importlib.util
-    spec = importlib.util.spec_from_file_location('benchmark', TOOL)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    for text, size in [('224', (224, 224, 8)), ('1024', (1024, 1024, 1)),
-                       ('1333x800', (800, 1344, 1)), ('64x48/2', (64, 48, 2))]:
-        assert mod.parse_size(text) == size
-    args = mod.parse_args(['--models', 'lesa_r50', '--repeats', '2', '--repeats-large', '0'])
-    assert args.backbones == ['resnet50', 'lesa_r50'] and args.repeat == 2
-    assert mod.repeats_for(args, (224, 224, 8)) == 2
-    assert mod.repeats_for(args, (800, 1344, 1)) == 0
-    # the default list: the three baselines, every attention backbone, the explicit paths
+def test_options_and_case_list():
+    """Bad sizes and names answer with one line; --list; the default cases (from the configs
+    and the operator registry); the explicit-path memory estimate."""
+    proc = run_py([TOOL, '--sizes', '64x'], check=False, timeout=60)
+    assert proc.returncode == 2 and "size '64x': a preset (224, 1024, 1333x800)" in proc.stderr
+    proc = run_py([TOOL, '--models', 'nope', '--list'], check=False, timeout=300)
+    assert proc.returncode == 1 and "unknown backbone 'nope'" in proc.stderr
+    from mmattn.analysis import bench_cases
+    from mmattn.models.layers.base import list_operators
+    listed = run_py([TOOL, '--list'], timeout=300).stdout.split()
+    cases = bench_cases.all_cases()
+    assert [w for w in listed if w in cases] == cases
+    # the three baselines, every attention backbone, the explicit paths, every operator
     for name in ('resnet50', 'resnext50', 'wrn50', 'lesa_r50', 'sa_r50', 'static_lesa_r50',
                  'lesa_wrn50', 'sa_wrn50', 'static_lesa_wrn50', 'aa_r50', 'la_r50', 'la_x50',
                  'mrla_light_r50', 'mrla_base_r50', 'ea_r50', 'eamlp7', 'lesa_r50@explicit',
                  'aa_r50@explicit'):
-        assert name in mod.DEFAULT_BACKBONES
+        assert name in cases
+    assert [c for c in cases if c.startswith('op:')] == [f'op:{n}'
+                                                         for n in sorted(list_operators())]
+    # static LESA at a detection size: the LESA detection backbone with the static fusion
+    cfg = bench_cases.backbone_cfg('static_lesa_r50', detection=True)
+    assert {op['fusion'] for op in cfg.model.backbone.stage_ops if op} == {'static'}
     # the explicit path of LESA at a detection size would not fit: skipped by the estimate
-    assert mod.explicit_estimate_gib('lesa_r50@explicit', (800, 1344, 1)) > 8
-    assert mod.explicit_estimate_gib('lesa_r50', (800, 1344, 1)) == 0
+    assert bench_cases.explicit_estimate_gib('lesa_r50@explicit', (800, 1344, 1)) > 8
+    assert bench_cases.explicit_estimate_gib('lesa_r50', (800, 1344, 1)) == 0

@@ -1,5 +1,5 @@
-"""tools/analysis_tools/mrla_attention_map.py: Figure 1a of MRLA as PNG files."""
-import importlib.util
+"""MRLA's Figure 1a as PNG files: mmattn.analysis.mrla_maps (the work of
+tools/analysis_tools/mrla_attention_map.py)."""
 import os.path as osp
 
 import numpy as np
@@ -8,17 +8,13 @@ import torch
 
 pytest.importorskip('mmseg')
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 PNG_MAGIC = b'\x89PNG\r\n\x1a\n'
 
 
 @pytest.fixture(scope='module')
 def tool():
-    path = osp.join(ROOT, 'tools', 'analysis_tools', 'mrla_attention_map.py')
-    spec = importlib.util.spec_from_file_location('mrla_attention_map', path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    from mmattn.analysis import mrla_maps
+    return mrla_maps
 
 
 def test_base_rows_sum_to_one_and_light_gates(tool):
@@ -39,7 +35,7 @@ def test_base_rows_sum_to_one_and_light_gates(tool):
 
 
 def test_main_writes_pngs(tool, tmp_path):
-    written = tool.main(['--img-size', '64', '--out-dir', str(tmp_path)])
+    written = tool.draw_maps(img_size=64, out_dir=str(tmp_path))
     assert sorted(osp.basename(p) for p in written) == ['mrla_base_attention.png',
                                                          'mrla_light_gates.png']
     for p in written:
@@ -59,8 +55,8 @@ def test_main_with_config_checkpoint_and_image(tool, tmp_path):
     ckpt = tmp_path / 'model.pth'
     torch.save({'state_dict': {'backbone.' + k: v
                                for k, v in backbone.state_dict().items()}}, ckpt)
-    written = tool.main(['--config', str(cfg), '--checkpoint', str(ckpt), '--image', str(img),
-                         '--img-size', '48', '--head', '0', '--out-dir', str(tmp_path / 'o')])
+    written = tool.draw_maps(str(cfg), str(ckpt), str(img), img_size=48, head=0,
+                             out_dir=str(tmp_path / 'o'))
     assert [osp.basename(p) for p in written] == ['mrla_base_attention.png']
     with pytest.raises(ValueError, match='must be an MRLAResNet'):
         bad = tmp_path / 'bad.py'

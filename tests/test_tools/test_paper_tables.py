@@ -1,12 +1,14 @@
-"""tools/analysis_tools/paper_tables.py: the reproduction ledger (docs/paper_tables.md).
+"""The reproduction ledger (docs/paper_tables.md): mmattn.analysis.ledger and its CLI,
+tools/analysis_tools/paper_tables.py.
 
 The end-to-end test runs the tool as the suite's guard, once: ``--check --diff`` (every
 parameter and FLOP figure within 2% of the paper's or explained, and the committed doc equal to
 a fresh regeneration; every config measured, about 1.5 min with one thread on an idle 2-core
 machine). ``test_check_fails_on_an_unexplained_gap`` shows that the guard bites.
+(The FLOP counter itself: tests/test_analysis/.)
 """
-import importlib.util
 import os.path as osp
+import re
 import textwrap
 
 import pytest
@@ -18,10 +20,8 @@ TOOL = osp.join(REPO, 'tools', 'analysis_tools', 'paper_tables.py')
 
 @pytest.fixture(scope='module')
 def pt():
-    spec = importlib.util.spec_from_file_location('paper_tables', TOOL)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    from mmattn.analysis import ledger
+    return ledger
 
 
 def test_tolerance_rule(pt):
@@ -58,7 +58,7 @@ def test_data_files_load_and_name_existing_configs(pt):
     # paper figures keep the digits the paper printed
     la = next(p for p in papers if p['paper'] == 'LA-layer')
     t4 = next(t for t in la['tables'] if t['id'] == 'T4')
-    assert pt._fmt_paper(t4['rows'][0]['paper']['miou']) == '42.10'
+    assert pt.fmt_paper(t4['rows'][0]['paper']['miou']) == '42.10'
 
 
 def test_data_errors_catch_a_missing_config(pt, tmp_path):
@@ -80,60 +80,6 @@ def test_data_errors_catch_a_missing_config(pt, tmp_path):
     errors = pt.data_errors(pt.load_papers(str(tmp_path)))
     assert len(errors) == 3
     assert 'does not exist' in errors[0] and 'missing' in errors[1] and 'baseline' in errors[2]
-
-
-def test_flop_counter_sdpa_and_analytic_la_layer(pt):
-    import torch
-    from torch import nn
-    import torch.nn.functional as F
-    pt.setup()
-    from mmattn.models.layers.la_layer import LALayer
-
-    class Attn(nn.Module):  # SDPA on the CPU: not in torch's flop table, counted by ours
-
-        def forward(self, x):
-            q = x.flatten(2).transpose(1, 2).unsqueeze(1)  # (1, 1, HW, C)
-            return F.scaled_dot_product_attention(q, q, q)
-
-    out = pt.count_flops(Attn(), 'backbone', (6, 5))
-    L, C = 30, 3
-    assert out['macs'] == L * L * (C + C) and out['attn_macs'] == out['macs']
-
-    la = nn.Sequential(nn.Conv2d(3, 16, 1), LALayer(16, 16))
-    out = pt.count_flops(la, 'backbone', (12, 10))
-    conv = 3 * 16 * 12 * 10
-    assert out['macs'] == conv + la[1].flops(12, 10)
-    la_count = out['analytic']['LALayer']
-    # the counter saw the layer's convs exactly, and missed its element-wise products
-    assert la_count['conv_seen'] == la_count['conv_analytic'] > 0
-    assert la_count['total'] > la_count['seen']
-
-
-def test_flop_counter_adds_mrla_base_value_sum(pt):
-    """MRLA-base's weighted value sum (addcmul, element-wise): t MACs per value element."""
-    import torch
-    pt.setup()
-    from mmattn.models.layers.mrla import MRLABase
-
-    class Stage(torch.nn.Module):
-
-        def __init__(self):
-            super().__init__()
-            self.stem = torch.nn.Conv2d(3, 32, 1)
-            self.blocks = torch.nn.ModuleList(MRLABase(32) for _ in range(3))
-
-        def forward(self, x):
-            x = self.stem(x)
-            keys, values = [], []
-            for blk in self.blocks:
-                out, k, v = blk(x, keys, values)
-                keys.append(k)
-                values.append(v)
-            return out
-
-    out = pt.count_flops(Stage(), 'backbone', (8, 8))
-    mrla = out['analytic']['MRLABase']
-    assert mrla['total'] - mrla['seen'] == (1 + 2 + 3) * 32 * 8 * 8
 
 
 def test_explanations_are_filled_from_measurements(pt):
@@ -169,19 +115,18 @@ def test_check_fails_on_an_unexplained_gap(pt, tmp_path, capsys):
     FLOP figure against a whole-detector one fails unless explained."""
     cfg = 'configs/mrla/resnet50_8xb32-warmup_in1k.py'  # ResNet-50: 25.56M, 4.09 GMACs
     row = f'{{name: r, config: {cfg}, paper: {{params_m: 28.1, flops_g: 4.1}}}}'
-    assert pt.main(['--check', '--data-dir', _one_row_table(tmp_path / 'a', row)]) == 1
+    assert pt.run(check=True, data_dir=_one_row_table(tmp_path / 'a', row)) == 1
     out = capsys.readouterr().out
     assert "UNEXPLAINED: X T1 'r': params (M) ours 25.557 vs paper 28.1" in out
     assert 'FLOPs (G) paper 4.1 ours 4.089 (-0.3%): ok' in out
     row = row[:-1] + ', explanation: "the paper counts {params_m:.1f}M differently"}'
-    assert pt.main(['--check', '--data-dir', _one_row_table(tmp_path / 'b', row)]) == 0
+    assert pt.run(check=True, data_dir=_one_row_table(tmp_path / 'b', row)) == 0
     assert 'params (M) paper 28.1 ours 25.557 (-9.0%): explained' in capsys.readouterr().out
 
     det = ('{name: d, config: configs/la_layer/faster-rcnn_r50_fpn_ms-range-1x_coco.py, '
            'paper: {flops_g: 180}}')
-    assert pt.main(['--check', '--data-dir',
-                    _one_row_table(tmp_path / 'c', det, 'detection',
-                                   extra='    flops_scope: backbone\n')]) == 1
+    assert pt.run(check=True, data_dir=_one_row_table(
+        tmp_path / 'c', det, 'detection', extra='    flops_scope: backbone\n')) == 1
     assert 'UNEXPLAINED' in capsys.readouterr().out
 
 
@@ -193,3 +138,6 @@ def test_check_passes_and_doc_is_up_to_date():
     assert proc.returncode == 0, proc.stdout[-8000:] + proc.stderr[-3000:]
     assert 'UNEXPLAINED' not in proc.stdout
     assert 'docs/paper_tables.md is up to date' in proc.stdout
+    # one progress line per config, "n/N" with a time estimate
+    assert re.search(r'^\[1/(\d+)\] measured configs/\S+ \(\w+\) in [\d.]+s \(.*about .* left\)$',
+                     proc.stdout, re.M)

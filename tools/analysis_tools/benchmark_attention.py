@@ -14,9 +14,10 @@ Cases (batch 1, fp32):
    explicit vs fused (and the floor for scale). A case whose estimated memory exceeds
    ``--max-gib`` is skipped with a message.
 
-Every case runs in a fresh subprocess. Peak memory on CPU is the peak RSS growth of that
-process over its RSS just before the first iteration (tracemalloc does not see torch's
-allocations); on CUDA it is ``torch.cuda.max_memory_allocated`` over the allocation before.
+Every case runs in a fresh subprocess. Peak memory (:func:`mmattn.analysis.peak_memory`): on
+CPU the peak RSS growth of that process over its RSS just before the first iteration
+(tracemalloc does not see torch's allocations); on CUDA ``torch.cuda.max_memory_allocated``
+over the allocation before.
 Time is the median of ``--repeat`` forward+backward runs after one warm-up run.
 
 Example::
@@ -49,6 +50,7 @@ def parse_args():
     p.add_argument('--cases', nargs='+', default=['lesa', 'aa'], choices=['lesa', 'aa'])
     p.add_argument('--threads', type=int, default=None, help='torch threads (CPU)')
     p.add_argument('--json', default=None, help='also write the results here')
+    p.add_argument('--verbose', action='store_true', help='library logs at INFO')
     p.add_argument('--child', default=None, help=argparse.SUPPRESS)
     return p.parse_args()
 
@@ -56,20 +58,6 @@ def parse_args():
 # ----------------------------------------------------------------------------------------------
 # child: one measurement
 # ----------------------------------------------------------------------------------------------
-def _rss_bytes():
-    with open('/proc/self/statm') as f:
-        return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
-
-
-def _peak_rss_bytes():
-    # VmHWM: the peak resident set size of this process
-    with open('/proc/self/status') as f:
-        for line in f:
-            if line.startswith('VmHWM:'):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError('no VmHWM in /proc/self/status')
-
-
 def _build(spec, device):
     import torch
 
@@ -122,32 +110,29 @@ def child(spec_json):
     import time
 
     import torch
+
+    from mmattn.analysis import peak_memory
     spec = json.loads(spec_json)
     if spec.get('threads'):
         torch.set_num_threads(spec['threads'])
     device = torch.device(spec['device'])
     step = _build(spec, device)
-    cuda = device.type == 'cuda'
 
     def sync():
-        if cuda:
+        if device.type == 'cuda':
             torch.cuda.synchronize()
 
-    if cuda:
-        sync()
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-    else:
-        base = _rss_bytes()
-    times = []
-    for i in range(spec['repeat'] + 1):
-        sync()
-        t0 = time.perf_counter()
-        step()
-        sync()
-        if i:  # the first run warms up
-            times.append(time.perf_counter() - t0)
-    peak = (torch.cuda.max_memory_allocated() if cuda else _peak_rss_bytes()) - base
+    def runs():
+        times = []
+        for i in range(spec['repeat'] + 1):
+            sync()
+            t0 = time.perf_counter()
+            step()
+            sync()
+            if i:  # the first run warms up
+                times.append(time.perf_counter() - t0)
+        return times
+    times, peak = peak_memory(runs, device)
     print(json.dumps(dict(time=statistics.median(times), peak=peak)))
 
 
@@ -174,8 +159,34 @@ def run_case(spec, args):
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def measure_variant(args, label, kind, size, width, variant, floor):
+    """One case in a fresh process, its line printed; its result (or why it was skipped)."""
+    spec = dict(kind=kind, size=size, width=width, variant=variant, device=args.device,
+                repeat=args.repeat, threads=args.threads)
+    est = _estimate_gib(kind, size, width, variant)
+    size_s = f'{size[0]}x{size[1]}'
+    head = f'{label:<12} {size_s:>8} {variant:<16}'
+    if est > args.max_gib:
+        print(f'{head} skipped: estimated {est:.1f} GiB > --max-gib {args.max_gib:g}')
+        return dict(skipped=est)
+    res = run_case(spec, args)
+    if 'error' in res:
+        print(f'{head} error: {res["error"]}')
+        return res
+    t_ratio = m_ratio = ''
+    if floor is not None and variant.startswith('core-'):
+        t_ratio = f'{res["time"] / floor["time"]:.2f}x'
+        m_ratio = f'{res["peak"] / max(floor["peak"], 1):.2f}x'
+    print(f'{head} {res["time"]:>9.3f} {res["peak"] / 2**30:>11.3f} {t_ratio:>11} '
+          f'{m_ratio:>10}', flush=True)
+    return res
+
+
 def main():
     args = parse_args()
+    sys.path.insert(0, REPO)
+    from mmattn.analysis import Progress, quiet
+    quiet(args.verbose)
     if args.child:
         child(args.child)
         return
@@ -183,6 +194,8 @@ def main():
     rows = []
     cases = (LESA_CASES if 'lesa' in args.cases else []) + (AA_CASES if 'aa' in args.cases
                                                              else [])
+    variants = ['floor', 'core-explicit', 'core-fused', 'module-explicit', 'module-fused']
+    progress = Progress(len(cases) * len(variants), 'cases', stream=sys.stderr)
     header = (f'{"case":<12} {"size":>8} {"variant":<16} {"time (s)":>9} {"peak (GiB)":>11} '
               f'{"time/floor":>11} {"mem/floor":>10}')
     print(f'torch {torch.__version__}, device {args.device}, threads '
@@ -191,31 +204,12 @@ def main():
     print(header)
     print('-' * len(header))
     for label, kind, size, width in cases:
-        variants = ['floor', 'core-explicit', 'core-fused', 'module-explicit', 'module-fused']
         floor = None
         for variant in variants:
-            spec = dict(kind=kind, size=size, width=width, variant=variant, device=args.device,
-                        repeat=args.repeat, threads=args.threads)
-            est = _estimate_gib(kind, size, width, variant)
-            size_s = f'{size[0]}x{size[1]}'
-            if est > args.max_gib:
-                print(f'{label:<12} {size_s:>8} {variant:<16} skipped: estimated {est:.1f} GiB '
-                      f'> --max-gib {args.max_gib:g}')
-                rows.append(dict(case=label, size=size, variant=variant, skipped=est))
-                continue
-            res = run_case(spec, args)
+            res = measure_variant(args, label, kind, size, width, variant, floor)
             rows.append(dict(case=label, size=size, variant=variant, **res))
-            if 'error' in res:
-                print(f'{label:<12} {size_s:>8} {variant:<16} error: {res["error"]}')
-                continue
-            if variant == 'floor':
-                floor = res
-            t_ratio = m_ratio = ''
-            if floor is not None and variant.startswith('core-'):
-                t_ratio = f'{res["time"] / floor["time"]:.2f}x'
-                m_ratio = f'{res["peak"] / max(floor["peak"], 1):.2f}x'
-            print(f'{label:<12} {size_s:>8} {variant:<16} {res["time"]:>9.3f} '
-                  f'{res["peak"] / 2**30:>11.3f} {t_ratio:>11} {m_ratio:>10}', flush=True)
+            floor = res if variant == 'floor' and 'time' in res else floor
+            progress.step(f'{label} {size[0]}x{size[1]} {variant}')
     if args.json:
         with open(args.json, 'w') as f:
             json.dump(rows, f, indent=1)

@@ -10,8 +10,8 @@ Each case runs in a fresh subprocess so that its peak memory can be read:
 - ``saved MiB``: bytes of the tensors autograd keeps for the backward pass (exact, from
   ``torch.autograd.graph.saved_tensors_hooks``), the part that scales with N;
 - ``peak MiB``: on CUDA ``torch.cuda.max_memory_allocated``; on CPU the growth of the process'
-  peak resident size (``ru_maxrss``) during the measured steps, over the state after the
-  inputs were built (allocator caching makes it coarser).
+  peak resident size during the measured steps, over the state after the inputs were built
+  (:func:`mmattn.analysis.peak_memory`; allocator caching makes it coarser).
 
 The self-attention is the explicit ``softmax(QK^T / sqrt(C)) V`` with 1x1 q/k/v projections
 (what the paper compares against). Fused kernels (``scaled_dot_product_attention``) avoid
@@ -25,13 +25,13 @@ Example::
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
 import time
 
 SIZES = (32, 64, 128)
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def parse_args(argv=None):
@@ -44,18 +44,12 @@ def parse_args(argv=None):
     parser.add_argument('--repeat', type=int, default=3, help='timed steps (median)')
     parser.add_argument('--max-gib', type=float, default=3.0,
                         help='skip self-attention cases whose maps would need more')
-    parser.add_argument('--device', default='cuda' if _cuda() else 'cpu')
+    parser.add_argument('--device', default=None, help='cuda or cpu (default: cuda if there '
+                        'is one)')
+    parser.add_argument('--verbose', action='store_true', help='library logs at INFO')
     parser.add_argument('--threads', type=int, default=0, help='torch threads (0: default)')
     parser.add_argument('--case', help=argparse.SUPPRESS)  # internal: op,size
     return parser.parse_args(argv)
-
-
-def _cuda():
-    try:
-        import torch
-        return torch.cuda.is_available()
-    except ImportError:
-        return False
 
 
 def sa_map_bytes(batch, side):
@@ -95,6 +89,8 @@ def build_op(name, channels, memory_size):
 
 def run_case(args):
     import torch
+
+    from mmattn.analysis import peak_memory
     if args.threads:
         torch.set_num_threads(args.threads)
     name, side = args.case.split(',')
@@ -114,25 +110,17 @@ def run_case(args):
         if device.type == 'cuda':
             torch.cuda.synchronize()
 
-    sync()
-    if device.type == 'cuda':
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-    else:
-        # a high-water mark: read before the first step, after the inputs exist
-        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    step()  # warm-up
-    times = []
-    for _ in range(args.repeat):
-        sync()
-        t0 = time.perf_counter()
-        step()
-        sync()
-        times.append(time.perf_counter() - t0)
-    if device.type == 'cuda':
-        peak = torch.cuda.max_memory_allocated() - base
-    else:
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base
+    def steps():
+        step()  # warm-up
+        times = []
+        for _ in range(args.repeat):
+            sync()
+            t0 = time.perf_counter()
+            step()
+            sync()
+            times.append(time.perf_counter() - t0)
+        return times
+    times, peak = peak_memory(steps, device)
 
     saved = []
 
@@ -151,9 +139,8 @@ def measure(args, name, side):
            '--channels', str(args.channels), '--memory-size', str(args.memory_size),
            '--batch', str(args.batch), '--repeat', str(args.repeat), '--device', args.device,
            '--threads', str(args.threads)]
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env = dict(os.environ)
-    env['PYTHONPATH'] = os.pathsep.join(p for p in (root, env.get('PYTHONPATH')) if p)
+    env['PYTHONPATH'] = os.pathsep.join(p for p in (ROOT, env.get('PYTHONPATH')) if p)
     res = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if res.returncode:
         raise RuntimeError(f'{name} at {side}x{side} failed:\n{res.stderr}')
@@ -162,21 +149,28 @@ def measure(args, name, side):
 
 def main(argv=None):
     args = parse_args(argv)
+    sys.path.insert(0, ROOT)
+    from mmattn.analysis import Progress, quiet
+    quiet(args.verbose)
+    import torch
+    if args.device is None:
+        args.device = 'cuda' if torch.cuda.is_available() else 'cpu'
     if args.case:
         run_case(args)
         return
-    import torch
     print(f'torch {torch.__version__}, device {args.device}, threads '
           f'{args.threads or torch.get_num_threads()}, C={args.channels}, '
           f'S={args.memory_size}, batch {args.batch}, forward+backward, median of '
           f'{args.repeat}')
     results = {}
+    progress = Progress(len(args.sizes), 'sizes', stream=sys.stderr)
     for side in args.sizes:
         results[('EA', side)] = measure(args, 'EA', side)
         if sa_map_bytes(args.batch, side) <= args.max_gib * 2**30:
             results[('SA', side)] = measure(args, 'SA', side)
         else:
             results[('SA', side)] = None
+        progress.step(f'{side}x{side}')
 
     mib = 2**20
     ref = args.sizes[0]
