@@ -96,6 +96,26 @@ def default_attn_impl(impl: str):
         set_default_attn_impl(old)
 
 
+def autocast_off(device_type: str):
+    """``torch.autocast(device_type, enabled=False)``, or nothing for a device autocast does
+    not know (``meta``: shape-only runs, how large models are built before loading)."""
+    try:
+        return torch.autocast(device_type, enabled=False)
+    except (RuntimeError, ValueError):
+        return contextlib.nullcontext()
+
+
+def norm_in_own_dtype(norm: nn.Module, x: Tensor) -> Tensor:
+    """``norm(x)`` in the norm's parameter dtype, cast back to ``x``'s: the logits run in at
+    least fp32 while a model moved with ``.to(torch.bfloat16)`` keeps bf16 norms (CPU
+    BatchNorm refuses mixed dtypes)."""
+    ref = next((t for t in (*norm.parameters(), *norm.buffers()) if t.is_floating_point()),
+               None)
+    if ref is None or ref.dtype == x.dtype:
+        return norm(x)
+    return norm(x.to(ref.dtype)).to(x.dtype)
+
+
 # ----------------------------------------------------------------------------------------------
 # relative logits
 # ----------------------------------------------------------------------------------------------
@@ -183,7 +203,7 @@ def explicit_relative_attention(q: Tensor,
     q, k, v = q.to(work), k.to(work), v.to(work)
     if rel_h is not None:
         rel_h, rel_w = rel_h.to(work), rel_w.to(work)
-    with torch.autocast(q.device.type, enabled=False):
+    with autocast_off(q.device.type):
         out, probs = _explicit_relative_attention(q, k, v, rel_h, rel_w, size, logit_norm)
     out = out.to(dtype)
     return (out, probs.to(dtype)) if return_probs else out
@@ -197,7 +217,7 @@ def _explicit_relative_attention(q, k, v, rel_h, rel_w, size, logit_norm):
         terms.append(expand_relative_logits(qh, qw, size))
     if logit_norm is not None:
         T = len(terms)
-        logits = logit_norm(torch.cat(terms, dim=1)).view(B, T, N, L, L).sum(1)
+        logits = norm_in_own_dtype(logit_norm, torch.cat(terms, dim=1)).view(B, T, N, L, L).sum(1)
     else:
         logits = terms[0] if len(terms) == 1 else terms[0] + terms[1]
     probs = logits.softmax(dim=-1)
@@ -244,7 +264,7 @@ def logit_moments(q: Tensor, k: Tensor, rel_h: Optional[Tensor], rel_w: Optional
     # overflow or round in half precision
     if q.dtype in (torch.float16, torch.bfloat16):
         q = q.float()
-    with torch.autocast(q.device.type, enabled=False):
+    with autocast_off(q.device.type):
         return _logit_moments(q, k, rel_h, rel_w, size)
 
 
@@ -376,7 +396,7 @@ class _ChunkedRelAttention(torch.autograd.Function):
     @staticmethod
     def forward(ctx, qc, qr, k, v, rel_h, rel_w, H, W, block_elements):
         # the blocks run in the inputs' dtype (fp32 for half inputs), whatever autocast says
-        with torch.autocast(qc.device.type, enabled=False):
+        with autocast_off(qc.device.type):
             return _ChunkedRelAttention._forward(ctx, qc, qr, k, v, rel_h, rel_w, H, W,
                                                  block_elements)
 
@@ -403,7 +423,7 @@ class _ChunkedRelAttention(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, dout):
-        with torch.autocast(dout.device.type, enabled=False):
+        with autocast_off(dout.device.type):
             return _ChunkedRelAttention._backward(ctx, dout)
 
     @staticmethod
@@ -560,6 +580,10 @@ def relative_attention(q: Tensor,
         raise ValueError(f'{owner}: give both rel_h and rel_w or neither')
     if rel_h is not None and size is None:
         raise ValueError(f'{owner}: size=(H, W) is required with relative tables')
+    if q.shape[0] == 0:
+        # empty batch: nothing to attend (and no statistics to update); the kernels' blocks
+        # of B * N rows would have size 0
+        return (v * 0).to(q.dtype)
     path = resolve_path(impl, logit_norm, owner=owner)
     if path == 'explicit':
         return explicit_relative_attention(q, k, v, rel_h, rel_w, size, logit_norm)

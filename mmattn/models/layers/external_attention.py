@@ -28,11 +28,10 @@ from typing import Optional
 import torch
 import torch.nn as nn
 from mmcv.cnn import build_activation_layer, build_norm_layer
-from mmengine.model import BaseModule
 from mmengine.model.weight_init import constant_init, kaiming_init, trunc_normal_init
 from torch import Tensor
 
-from mmattn.registry import MODELS
+from .base import AttnModule, register_operator, to_hw
 
 __all__ = [
     'double_normalization', 'ExternalAttention', 'ExternalAttentionBlock',
@@ -73,8 +72,8 @@ def double_normalization(logits: Tensor,
     return (attn / (eps + attn.sum(dim=memory_dim, keepdim=True))).to(logits.dtype)
 
 
-@MODELS.register_module()
-class ExternalAttention(BaseModule):
+@register_operator
+class ExternalAttention(AttnModule):
     """External attention on a ``(B, C, *spatial)`` feature map (Alg. 1 of the paper).
 
     ``M_k`` (``mk``) maps the C channels of each position to S slot logits, ``M_v`` (``mv``)
@@ -148,12 +147,17 @@ class ExternalAttention(BaseModule):
         attn = self.attn_drop(attn)
         return self.mv(attn).reshape(shape)  # (B, C, N) -> (B, C, *spatial)
 
+    def flops(self, input_hw) -> int:
+        """Multiply-adds on an ``H x W`` map: ``M_k`` and ``M_v``, ``C S`` each per position."""
+        h, w = to_hw(input_hw)
+        return 2 * self.channels * self.memory_size * h * w
+
     def extra_repr(self) -> str:
         return f'channels={self.channels}, memory_size={self.memory_size}'
 
 
-@MODELS.register_module()
-class ExternalAttentionBlock(BaseModule):
+@register_operator
+class ExternalAttentionBlock(AttnModule):
     """The official EANet residual unit around :class:`ExternalAttention`.
 
     ``out = act(x + norm(conv_out(EA(conv_in(x)))))`` with 1x1 convolutions (``conv_in`` with
@@ -242,6 +246,11 @@ class ExternalAttentionBlock(BaseModule):
         else:
             self._official_init()
 
+    def flops(self, input_hw) -> int:
+        """Multiply-adds on an ``H x W`` map: the two 1x1 convs and the external attention."""
+        h, w = to_hw(input_hw)
+        return 2 * self.in_channels**2 * h * w + self.ea.flops((h, w))
+
     def forward(self, x: Tensor) -> Tensor:
         identity = x
         out = self.conv_in(x)
@@ -252,8 +261,8 @@ class ExternalAttentionBlock(BaseModule):
         return self.act(out + identity)
 
 
-@MODELS.register_module()
-class MultiHeadExternalAttention(BaseModule):
+@register_operator
+class MultiHeadExternalAttention(AttnModule):
     """Multi-head external attention of EAMLP (Sec. 3.4, Alg. 2) on ``(B, N, C)`` tokens.
 
     The tokens are first widened by ``expansion`` (official ``coef = 4``) and split into
@@ -339,6 +348,13 @@ class MultiHeadExternalAttention(BaseModule):
         attn = self.attn_drop(attn)
         x = self.mv(attn).transpose(1, 2).reshape(B, N, -1)  # (B, N, heads * head_dims)
         return self.proj_drop(self.proj(x))
+
+    def flops(self, input_hw) -> int:
+        """Multiply-adds for ``H * W`` tokens: expand, the memories of every head, proj."""
+        h, w = to_hw(input_hw)
+        n, hidden = h * w, self.embed_dims * self.expansion
+        return (2 * self.embed_dims * hidden
+                + 2 * self.num_heads * self.head_dims * self.memory_size) * n
 
     def extra_repr(self) -> str:
         return (f'embed_dims={self.embed_dims}, num_heads={self.num_heads} '
