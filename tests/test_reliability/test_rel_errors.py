@@ -65,7 +65,7 @@ BACKBONE_CASES = {
     'frozen_stages out of range': (
         dict(frozen_stages=5), ValueError,
         ['frozen_stages=5', 'accepted -1', 'up to 4']),
-    'depth': (dict(depth=42), ValueError, ['depth=42', 'accepted', '50']),
+    'depth': (dict(depth=42), ValueError, ['depth=42', 'is not one of', '50']),
     'LESA heads do not divide channels (named stage and block)': (
         dict(stage_ops=(None, None, dict(LESA, num_heads=7), None)), ValueError,
         ['stage_ops[2] (layer3[0].conv2', 'num_heads=7', 'must divide', 'out_channels=256']),

@@ -189,7 +189,8 @@ class AttnStagesMixin(ResNetCommon):
         """A zero init of norm2 (mmseg's BasicBlock) moves to the norms ending the operator."""
         cfg = block.init_cfg
         override = cfg.get('override') if isinstance(cfg, dict) else None
-        if not (isinstance(override, dict) and override.get('name') == block.norm2_name):
+        if not (isinstance(override, dict)
+                and override.get('name') in ('norm2', block.norm2_name)):
             return
         block.init_cfg = None
         zero = dict(type='Constant', val=0,
