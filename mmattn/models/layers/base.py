@@ -58,7 +58,8 @@ def check_int(owner: str, name: str, value, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f'{owner}: {name}={value!r} must be an int')
     if value < minimum:
-        raise ValueError(f'{owner}: {name}={value!r} must be an int >= {minimum}')
+        accepted = 'a positive int' if minimum == 1 else f'an int >= {minimum}'
+        raise ValueError(f'{owner}: {name}={value!r} must be {accepted}')
     return int(value)
 
 

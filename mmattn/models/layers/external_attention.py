@@ -31,7 +31,7 @@ from mmcv.cnn import build_activation_layer, build_norm_layer
 from mmengine.model.weight_init import constant_init, kaiming_init, trunc_normal_init
 from torch import Tensor
 
-from .base import AttnModule, register_operator, to_hw
+from .base import AttnModule, check_int, check_number, register_operator, to_hw
 
 __all__ = [
     'double_normalization', 'ExternalAttention', 'ExternalAttentionBlock',
@@ -39,19 +39,8 @@ __all__ = [
 ]
 
 
-def _check_positive_int(owner: str, name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f'{owner}: {name} must be an int, got {value!r} '
-                        f'({type(value).__name__})')
-    if value <= 0:
-        raise ValueError(f'{owner}: {name}={value} must be a positive int')
-
-
 def _check_prob(owner: str, name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f'{owner}: {name} must be a float in [0, 1), got {value!r}')
-    if not 0.0 <= value < 1.0:
-        raise ValueError(f'{owner}: {name}={value} must be in [0, 1)')
+    check_number(owner, name, value, low=0, high=1, high_open=True)
 
 
 def double_normalization(logits: Tensor,
@@ -102,8 +91,8 @@ class ExternalAttention(AttnModule):
                  eps: float = 1e-9,
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
-        _check_positive_int('ExternalAttention', 'channels', channels)
-        _check_positive_int('ExternalAttention', 'memory_size', memory_size)
+        check_int('ExternalAttention', 'channels', channels)
+        check_int('ExternalAttention', 'memory_size', memory_size)
         _check_prob('ExternalAttention', 'attn_drop', attn_drop)
         self.channels = channels
         self.memory_size = memory_size
@@ -205,7 +194,7 @@ class ExternalAttentionBlock(AttnModule):
                  zero_init: bool = False,
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
-        _check_positive_int('ExternalAttentionBlock', 'in_channels', in_channels)
+        check_int('ExternalAttentionBlock', 'in_channels', in_channels)
         if norm_cfg is not None and not isinstance(norm_cfg, dict):
             raise TypeError('ExternalAttentionBlock: norm_cfg must be a dict or None, got '
                             f'{norm_cfg!r}')
@@ -298,9 +287,9 @@ class MultiHeadExternalAttention(AttnModule):
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
         owner = 'MultiHeadExternalAttention'
-        _check_positive_int(owner, 'embed_dims', embed_dims)
-        _check_positive_int(owner, 'num_heads', num_heads)
-        _check_positive_int(owner, 'expansion', expansion)
+        check_int(owner, 'embed_dims', embed_dims)
+        check_int(owner, 'num_heads', num_heads)
+        check_int(owner, 'expansion', expansion)
         if embed_dims % num_heads:
             raise ValueError(f'{owner}: num_heads={num_heads} must divide '
                              f'embed_dims={embed_dims}')
@@ -309,7 +298,7 @@ class MultiHeadExternalAttention(AttnModule):
                 raise ValueError(f'{owner}: memory_size=None needs expansion to divide 256, '
                                  f'got expansion={expansion}; pass memory_size explicitly')
             memory_size = 256 // expansion
-        _check_positive_int(owner, 'memory_size', memory_size)
+        check_int(owner, 'memory_size', memory_size)
         _check_prob(owner, 'attn_drop', attn_drop)
         _check_prob(owner, 'proj_drop', proj_drop)
         self.embed_dims = embed_dims

@@ -26,7 +26,7 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
-from .base import AttnModule, register_operator, to_hw
+from .base import AttnModule, check_choice, check_int, register_operator, to_hw
 
 __all__ = ['eca_kernel_size', 'MRLAProjection', 'MRLALight', 'MRLABase']
 
@@ -65,8 +65,7 @@ class MRLAProjection(AttnModule):
 
     def __init__(self, channels: int, head_channels: int, kernel_size: Optional[int] = None):
         super().__init__()
-        if not isinstance(channels, int) or channels < 1:
-            raise ValueError(f'MRLA: channels={channels!r} must be a positive int')
+        channels = check_int('MRLA', 'channels', channels, 1)
         if not isinstance(head_channels, int) or head_channels < 1 or channels % head_channels:
             raise ValueError(f'MRLA: head_channels={head_channels!r} must be a positive int '
                              f'dividing channels={channels}')
@@ -135,9 +134,7 @@ class MRLALight(AttnModule):
                  kernel_size: Optional[int] = None, use_lambda: bool = True,
                  lambda_init: str = 'randn', record_attention: bool = False):
         super().__init__()
-        if lambda_init not in _LAMBDA_INITS:
-            raise ValueError(f'MRLALight: lambda_init={lambda_init!r} is not one of '
-                             f'{_LAMBDA_INITS}')
+        check_choice('MRLALight', 'lambda_init', lambda_init, _LAMBDA_INITS)
         self.mrla = MRLAProjection(channels, head_channels, kernel_size)
         self.use_lambda = bool(use_lambda)
         self.lambda_init = lambda_init
