@@ -123,11 +123,21 @@ class LALayer(AttnOperator):
         num_heads (int): m. Default 8 (paper, Sec. 4.1).
         region_size (int): L, the side of the region a deformed window stays in; ``L - k`` even.
             Default 7 (paper, Sec. 4.1), so ``l = 2`` for k = 3.
-        offset_mode, offset_anchor, value_mode, offset_norm, offset_norm_scope, stride_mode
-            (str): the readings above.
+        offset_mode (str): ``'sample'`` (k and v sampled at the deformed positions) or
+            ``'add'`` (fixed window, dp' as a learned position bias on the keys).
+        offset_anchor (str): ``'query'`` (the query's offset moves its whole window) or
+            ``'key'`` (each key moves by its own pixel's offset).
+        value_mode (str): ``'inside_softmax'`` (Eq. 6 with deformed keys and values) or
+            ``'outside'`` (Eq. 8's layout, ``v_t * sum softmax(q . k~) k~``).
+        offset_norm (str): Eq. 7's bound: ``'absmax'``, ``'maxmin'`` (as printed, clamped) or
+            ``'tanh'``.
+        offset_norm_scope (str): what the max of Eq. 7 runs over: ``'image'``,
+            ``'image_axis'`` or ``'position'``.
+        stride_mode (str): stride-2 blocks: ``'pool_first'`` (pool 3x3/s, then attend) or
+            ``'pool_after'``.
         offset_hidden_ratio (float): offset net width / in_channels. Default 0.25.
         offset_init_std (float, optional): std of the offset head's normal init. Default None:
-            ``C_hid ** -0.5`` under absmax/maxmin, 0.01 under tanh (see above).
+            ``C_hid ** -0.5`` under absmax/maxmin, 0.01 under tanh (why: the readings note).
         eps (float): added to the normaliser's denominator. Default 1e-6.
         init_cfg (dict, optional): mmengine init config.
     """
