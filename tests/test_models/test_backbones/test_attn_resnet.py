@@ -96,10 +96,10 @@ def test_wide_resnet_zero_inits_the_last_norm():
     assert wrn.layer2[1].bn3.weight.abs().sum() == 0
 
 
-@pytest.mark.parametrize('norm_cfg,cls', [(dict(type='GN', num_groups=4), 'GroupNorm'),
+@pytest.mark.parametrize('norm_cfg,cls', [(dict(type='GN', num_groups=32), 'GroupNorm'),
                                           (dict(type='SyncBN'), 'SyncBatchNorm')])
 def test_operators_take_the_backbone_norm(norm_cfg, cls):
-    net = AttnResNet(depth=50, base_channels=16, norm_cfg=norm_cfg,
+    net = AttnResNet(depth=50, base_channels=32, norm_cfg=norm_cfg,
                      stage_ops=(None, None, LESA_CFG, None))
     op = net.layer3[1].conv2
     assert {type(m).__name__ for m in (op.bn_qkv, op.bn_similarity, op.bn_output, op.bn_x)} \
@@ -109,8 +109,8 @@ def test_operators_take_the_backbone_norm(norm_cfg, cls):
                      stage_ops=(None, None, dict(LESA_CFG, norm_cfg=dict(type='BN')), None))
     assert type(own.layer3[1].conv2.bn_qkv).__name__ == 'BatchNorm2d'
     if cls == 'GroupNorm':  # runs, with as many groups as divide the logit norm's channels
-        assert op.bn_similarity.num_groups == 4
-        assert net.eval()(torch.randn(1, 3, 32, 32))[-1].shape == (1, 512, 1, 1)
+        assert op.bn_qkv.num_groups == 32 and op.bn_similarity.num_groups == 16
+        assert net.eval()(torch.randn(1, 3, 32, 32))[-1].shape == (1, 1024, 1, 1)
 
 
 @pytest.mark.parametrize('depth', [18, 50])
