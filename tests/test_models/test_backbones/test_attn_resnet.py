@@ -105,7 +105,7 @@ def test_operators_take_the_backbone_norm(norm_cfg, cls):
     assert {type(m).__name__ for m in (op.bn_qkv, op.bn_similarity, op.bn_output, op.bn_x)} \
         == {cls}
     # the operator's own norm_cfg wins
-    own = AttnResNet(depth=50, base_channels=16, norm_cfg=norm_cfg,
+    own = AttnResNet(depth=50, base_channels=32, norm_cfg=norm_cfg,
                      stage_ops=(None, None, dict(LESA_CFG, norm_cfg=dict(type='BN')), None))
     assert type(own.layer3[1].conv2.bn_qkv).__name__ == 'BatchNorm2d'
     if cls == 'GroupNorm':  # runs, with as many groups as divide the logit norm's channels
