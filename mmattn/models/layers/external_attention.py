@@ -33,6 +33,7 @@ from mmengine.model.weight_init import constant_init, kaiming_init, trunc_normal
 from torch import Tensor
 
 from mmattn.registry import MODELS
+from .attention import outside_autocast
 
 __all__ = [
     'double_normalization', 'ExternalAttention', 'ExternalAttentionBlock',
@@ -143,7 +144,9 @@ class ExternalAttention(BaseModule):
                              f'*spatial), got {tuple(x.shape)}')
         shape = x.shape
         x = x.flatten(2)  # (B, C, N)
-        attn = self.mk(x)  # (B, S, N)
+        # slot logits in the weights' precision under autocast: the softmax over positions
+        # sharpens with the activations, and half-precision logits then lose the gradient
+        attn = outside_autocast(self.mk, x, self.mk.weight.dtype)  # (B, S, N)
         attn = double_normalization(attn, token_dim=2, memory_dim=1, eps=self.eps)
         attn = self.attn_drop(attn)
         return self.mv(attn).reshape(shape)  # (B, C, N) -> (B, C, *spatial)
@@ -244,7 +247,8 @@ class ExternalAttentionBlock(BaseModule):
 
     def forward(self, x: Tensor) -> Tensor:
         identity = x
-        out = self.conv_in(x)
+        # conv_in feeds the slot logits: in the weights' precision under autocast, as EA's mk
+        out = outside_autocast(self.conv_in, x, self.conv_in.weight.dtype)
         out = self.ea(out)
         out = self.conv_out(out)
         if self.norm is not None:
