@@ -26,6 +26,8 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
+from .attention import outside_autocast
+
 __all__ = ['eca_kernel_size', 'MRLAProjection', 'MRLALight', 'MRLABase']
 
 _LAMBDA_INITS = ('randn', 'zeros', 'ones')
@@ -87,8 +89,12 @@ class MRLAProjection(nn.Module):
             raise ValueError(f'MRLA: input has {c} channels, the module was built for '
                              f'channels={self.channels}')
         y = x.mean(dim=(2, 3)).unsqueeze(1)  # GAP as a (B, 1, C) sequence
-        q = self.Wq(y).view(b, self.num_heads, self.head_channels)
-        k = self.Wk(y).view(b, self.num_heads, self.head_channels)
+        # q and k (B x C floats) in the weights' precision under autocast: the gate or softmax
+        # over q.k saturates at large activations, where half-precision q, k lose its gradient
+        q = outside_autocast(self.Wq, y, self.Wq.weight.dtype).view(b, self.num_heads,
+                                                                     self.head_channels)
+        k = outside_autocast(self.Wk, y, self.Wk.weight.dtype).view(b, self.num_heads,
+                                                                     self.head_channels)
         v = self.Wv(x)
         return q, k, v
 
