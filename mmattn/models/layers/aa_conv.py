@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .attention import check_attn_impl, relative_attention
+from .attention import check_attn_impl, outside_autocast, relative_attention
 from .base import (AttnOperator, check_choice, check_int, check_number, register_operator,
                    to_hw)
 from .position import check_beyond_max, slice_relative_table, to_2tuple_size
@@ -234,7 +234,9 @@ class AAConv2d(AttnOperator):
             x = x + sine_position_2d(x.shape[1], h, w, x.device, x.dtype)
         elif self.pos_enc == 'coordconv':
             x = torch.cat([x, coord_channels(n, h, w, x.device, x.dtype)], 1)
-        qkv = self.qkv_conv(x).flatten(2)                          # (n, 2dk + dv, HW)
+        # q and k in the weights' precision under autocast (see outside_autocast); the
+        # attention runs in fp32 anyway, so only this 1x1 conv changes precision
+        qkv = outside_autocast(self.qkv_conv, x, self.qkv_conv.weight.dtype).flatten(2)
         q, k, v = torch.split(qkv, [self.dk, self.dk, self.dv], dim=1)
         Nh = self.num_heads
         q = q.reshape(n, Nh, self.dkh, h * w).transpose(2, 3) * self.dkh**-0.5

@@ -116,6 +116,24 @@ def norm_in_own_dtype(norm: nn.Module, x: Tensor) -> Tensor:
     return norm(x.to(ref.dtype)).to(x.dtype)
 
 
+def outside_autocast(fn, x: Tensor, dtype: torch.dtype) -> Tensor:
+    """``fn(x.to(dtype))`` with autocast off when autocast is on for ``x``'s device, else ``fn(x)``.
+
+    For the projections that form attention logits (pass the weights' dtype): at large
+    activations the logits reach ~1e4, and a bfloat16/float16 rounding of q or k (2^-9 relative)
+    moves them by tens, which changes the softmax and every gradient through it (issue 16:
+    relative errors above 1 against float64). Without autocast nothing changes (no copy).
+    """
+    try:
+        on = torch.is_autocast_enabled(x.device.type)
+    except RuntimeError:  # meta and other devices autocast does not know
+        on = False
+    if not on:
+        return fn(x)
+    with torch.autocast(x.device.type, enabled=False):
+        return fn(x.to(dtype))
+
+
 # ----------------------------------------------------------------------------------------------
 # relative logits
 # ----------------------------------------------------------------------------------------------

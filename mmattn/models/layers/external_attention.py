@@ -31,6 +31,7 @@ from mmcv.cnn import build_activation_layer, build_norm_layer
 from mmengine.model.weight_init import constant_init, kaiming_init, trunc_normal_init
 from torch import Tensor
 
+from .attention import outside_autocast
 from .base import AttnModule, check_int, check_number, register_operator, to_hw
 
 __all__ = [
@@ -131,7 +132,9 @@ class ExternalAttention(AttnModule):
                              f'*spatial), got {tuple(x.shape)}')
         shape = x.shape
         x = x.flatten(2)  # (B, C, N)
-        attn = self.mk(x)  # (B, S, N)
+        # slot logits in the weights' precision under autocast: the softmax over positions
+        # sharpens with the activations, and half-precision logits then lose the gradient
+        attn = outside_autocast(self.mk, x, self.mk.weight.dtype)  # (B, S, N)
         attn = double_normalization(attn, token_dim=2, memory_dim=1, eps=self.eps)
         attn = self.attn_drop(attn)
         return self.mv(attn).reshape(shape)  # (B, C, N) -> (B, C, *spatial)
@@ -242,7 +245,8 @@ class ExternalAttentionBlock(AttnModule):
 
     def forward(self, x: Tensor) -> Tensor:
         identity = x
-        out = self.conv_in(x)
+        # conv_in feeds the slot logits: in the weights' precision under autocast, as EA's mk
+        out = outside_autocast(self.conv_in, x, self.conv_in.weight.dtype)
         out = self.ea(out)
         out = self.conv_out(out)
         if self.norm is not None:

@@ -14,6 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
+from .attention import outside_autocast
 from .base import AttnOperator, check_choice, check_int, check_number, register_operator, to_hw
 
 # Accepted values of every string option; the first one is the default.
@@ -274,7 +275,11 @@ class LALayer(AttnOperator):
 
         ``x`` is the map that is attended (the pooled input under ``'pool_first'``).
         """
-        dp = self.offset_head(self.offset_act(self.offset_conv(x)))
+        # the offset net in the weights' precision under autocast: at large activations a
+        # half-precision offset moves the samples enough to change the sharp softmax over
+        # them, and its gradient (x loss scale) overflows float16 (issue 16)
+        dp = outside_autocast(lambda t: self.offset_head(self.offset_act(self.offset_conv(t))),
+                              x, self.offset_head.weight.dtype)
         # positions x + offset in at least fp32: bfloat16 holds 160 + 0.3 only to 1 px
         dp = dp.to(torch.promote_types(dp.dtype, torch.float32))
         if self.offset_norm == 'tanh':
@@ -341,8 +346,10 @@ class LALayer(AttnOperator):
     def _attend(self, x):
         b, _, h, w = x.shape
         m, d = self.num_heads, self.head_channels
-        q = self.q_proj(x).view(b, m, d, h, w)
-        k = self.k_proj(x)
+        # q and k in the weights' precision under autocast (see outside_autocast); v, whose
+        # rounding the softmax does not amplify, stays in autocast's dtype
+        q = outside_autocast(self.q_proj, x, self.q_proj.weight.dtype).view(b, m, d, h, w)
+        k = outside_autocast(self.k_proj, x, self.k_proj.weight.dtype)
         v = self.v_proj(x)
         disp = self._displacements(self.offsets(x))
         sampled_maps = [k] if self.value_mode == 'outside' else [k, v]

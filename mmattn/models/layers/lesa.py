@@ -192,8 +192,16 @@ class LESA(AttnOperator):
 
     # ------------------------------------------------------------------------------------------
     def _norm(self, norm: nn.Module, x: Tensor) -> Tensor:
-        # official BatchNorm1d over (N, C, L) == 2-d norm over (N, C, L, 1)
-        return norm(x.unsqueeze(-1)).squeeze(-1)
+        # official BatchNorm1d over (N, C, L) == 2-d norm over (N, C, L, 1). Input and incoming
+        # gradient are made contiguous (no-ops unless the input map was channels_last): torch
+        # 2.13's CPU BatchNorm backward returns a wrong input gradient when one of them is
+        # contiguous and the other channels_last-strided, which (N, C, L, 1) views of
+        # channels_last maps are (issue 16; repro in tests/test_reliability/
+        # test_rel_channels_last.py; the CUDA SyncBN analogue was pytorch/pytorch#64100)
+        y = norm(x.unsqueeze(-1).contiguous())
+        if y.requires_grad:
+            y.register_hook(lambda g: None if g is None else g.contiguous())
+        return y.squeeze(-1)
 
     def _qkv(self, x: Tensor):
         n, _, h, w = x.shape

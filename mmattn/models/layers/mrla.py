@@ -26,6 +26,7 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
+from .attention import outside_autocast
 from .base import AttnModule, check_choice, check_int, register_operator, to_hw
 
 __all__ = ['eca_kernel_size', 'MRLAProjection', 'MRLALight', 'MRLABase']
@@ -95,8 +96,12 @@ class MRLAProjection(AttnModule):
                              f'{tuple(x.shape)}')
         b = x.shape[0]
         y = x.mean(dim=(2, 3)).unsqueeze(1)  # GAP as a (B, 1, C) sequence
-        q = self.Wq(y).view(b, self.num_heads, self.head_channels)
-        k = self.Wk(y).view(b, self.num_heads, self.head_channels)
+        # q and k (B x C floats) in the weights' precision under autocast: the gate or softmax
+        # over q.k saturates at large activations, where half-precision q, k lose its gradient
+        q = outside_autocast(self.Wq, y, self.Wq.weight.dtype).view(b, self.num_heads,
+                                                                     self.head_channels)
+        k = outside_autocast(self.Wk, y, self.Wk.weight.dtype).view(b, self.num_heads,
+                                                                     self.head_channels)
         v = self.Wv(x)
         return q, k, v
 
