@@ -1,5 +1,5 @@
 # One file per paper's operator (base.py: the contract every operator follows);
-# attention.py / position.py hold the shared exact attention.
+# attention/ (package) and position.py hold the shared exact attention.
 from .aa_conv import AAConv2d
 from .base import (AttnModule, AttnOperator, is_operator, list_operators,
                    register_operator)
