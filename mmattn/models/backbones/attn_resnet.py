@@ -23,7 +23,7 @@ from mmseg.models.backbones.resnet import Bottleneck
 
 from mmattn.models.layers.base import AttnOperator, list_operators
 from mmattn.registry import MODELS
-from .resnet_common import ResNetCommon, check_resnet_args  # noqa: F401  (re-exported)
+from .resnet_common import ResNetCommon
 
 OP_BLOCK_CHOICES = ('all', 'all_but_first', 'first', 'none')
 
