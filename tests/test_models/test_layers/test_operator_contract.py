@@ -11,7 +11,8 @@ import pytest
 import torch
 from torch import nn
 
-from mmattn.models.layers import AttnOperator, is_operator, list_operators, register_operator
+from mmattn.models.layers import (AttnOperator, base, is_operator, list_operators,
+                                  register_operator)
 from mmattn.models.layers.attention import default_attn_impl
 from mmattn.models.layers.base import to_hw
 from mmattn.registry import MODELS
@@ -19,7 +20,10 @@ from mmattn.registry import MODELS
 C_IN, C_OUT = 32, 32
 
 
-@register_operator(name='ScratchDepthwiseOp', force=True)
+SCRATCH = 'ScratchDepthwiseOp'
+
+
+@register_operator(name=SCRATCH, force=True)
 class ScratchDepthwiseOp(AttnOperator):
     """Test-only operator: a depthwise 3x3 conv and a 1x1, registered in this file only."""
 
@@ -40,6 +44,23 @@ class ScratchDepthwiseOp(AttnOperator):
 
 
 OPERATORS = sorted(list_operators())
+
+
+def _unregister_scratch():
+    MODELS._module_dict.pop(SCRATCH, None)
+    base._OPERATORS.pop(SCRATCH, None)
+
+
+# Other test modules list the operators at collection too (the registry is process-wide): the
+# scratch operator is in the list above, and registered only while this module's tests run.
+_unregister_scratch()
+
+
+@pytest.fixture(autouse=True, scope='module')
+def scratch_registered():
+    register_operator(ScratchDepthwiseOp, name=SCRATCH, force=True)
+    yield
+    _unregister_scratch()
 
 
 def build(name, stride=1, device=None):
