@@ -1,114 +1,197 @@
-"""Every operator under autocast with large activations: no NaN or inf, and how far from float32.
+"""Every operator under low precision against a float64 reference: outputs and gradients.
 
-What `--amp` means here: mmengine's AmpOptimWrapper needs a GPU (it asserts CUDA/NPU/MLU/MUSA
-and scales the loss with the CUDA GradScaler), so `tools/train.py --amp` on a CPU-only machine
-stops with a clear error (tests/test_reliability/test_rel_tools.py). On a GPU it runs the
-forward under `torch.autocast('cuda', float16)`. These tests run the operators under CPU
-autocast: bfloat16 (what CPU autocast does by default) and float16 (the dtype of CUDA AMP).
-CPU float16 autocast is stricter than CUDA's: CUDA autocasts softmax and sums to float32, the CPU
-keeps them in float16, so a float16 failure here that involves softmax/sum is flagged as
-CPU-only in its reason.
+For each operator (every registered spatial operator with its variants, plus MRLA and External
+Attention, which are not 3x3-conv replacements) a float64 copy gives the reference output, input
+gradient and parameter gradients; the same module then runs in
 
-Sizes: 24 x 24 maps (576 positions) with 64 channels for the spatial operators, 256-channel
-blocks for MRLA, 576 tokens for multi-head EA; batch 2; inputs ``randn * 100``. Train mode
-runs forward and backward (output, input gradient and every parameter gradient must be
-finite), eval mode the forward.
+- ``fp32``: float32, no autocast;
+- ``bf16``: CPU autocast to bfloat16 (what CPU autocast does by default);
+- ``fp16``: CPU autocast to float16 with loss scaling: the loss is multiplied by 2^16, or by
+  the largest power of two at which the float64 gradients stay below 2^15 (what
+  ``GradScaler``, which halves its scale at every overflow, settles on), and the gradients are
+  unscaled. Every gradient must then be finite.
 
-Known gaps are strict xfails naming the fix (docs/what_happens_when.md lists them); when a fix
-lands the xfail turns into a failure that says to remove the marker.
+at input scales x1 and x100 (activations of that size occur in training; at x100 unnormalised
+attention logits reach ~1e4, where a half-precision rounding of q or k moves them by tens).
+Errors are relative L2 (``|t - ref| / |ref|``) of the output, the input gradient and every
+parameter gradient; each must stay below its precision's bound in ``BOUNDS``. The loss is
+``mean(y * w)`` with a fixed random ``w``, so the output gradient is the same in every run.
+
+What ``--amp`` means here: mmengine's AmpOptimWrapper needs a GPU (it asserts CUDA/NPU/MLU/MUSA
+and scales the loss with the CUDA GradScaler), so ``tools/train.py --amp`` on a CPU-only
+machine stops with a clear error (tests/test_reliability/test_rel_tools.py). CPU float16
+autocast is stricter than CUDA's: CUDA autocasts softmax and sums to float32, the CPU keeps
+them in float16.
+
+Sizes: 24 x 24 maps with 64 channels for the spatial operators (LESA's classification
+encoding 14 x 14: its tables grow with (HW)^2), 256-channel blocks for MRLA, 576 tokens for
+multi-head EA; batch 2, train mode.
 """
+import copy
+import math
+
 import pytest
 import torch
 
 import mmattn  # noqa: F401
-import mmattn.models.layers.aa_conv  # noqa: F401
-import mmattn.models.layers.lesa  # noqa: F401
+from mmattn.models.layers import base
 from mmattn.models.layers.mrla import MRLABase, MRLALight
 from mmattn.registry import MODELS
 
 pytestmark = pytest.mark.slow
 H, C = 24, 64
+SCALES = (1, 100)
+FP16_MAX_SCALE = 2.0**16
 
+# Largest relative L2 error allowed against float64, per precision: (output and input
+# gradient, every parameter gradient), the same for every case and both input scales.
+# Measured worst cases (issue 16 report): fp32 2.4e-3 / 2.5e-3 (LALayer x100); bf16 3.7e-2 /
+# 1.0e-1 and fp16 1.3e-2 / 3.8e-2 (LESA-classification x1: the bias of the gate's first
+# BatchNorm, whose gradient is a small sum after two train-mode BatchNorms); AA, LA-layer,
+# MRLA and EA stay within 6e-3 (bf16) and 3e-3 (fp16) at both scales. Before the fixes of
+# issue 16, AA and LA-layer were at 1.2-1.5 (bf16, x100) and not finite (fp16, x100), EA at
+# 0.4 (bf16, x100).
+BOUNDS = {'fp32': (5e-3, 5e-3), 'bf16': (5e-2, 1.5e-1), 'fp16': (2e-2, 5e-2)}
 
-def _spatial(cfg):
-    return lambda: MODELS.build(dict(cfg, in_channels=C, out_channels=C))
-
-
-OPS = {
-    'LESA': (_spatial(dict(type='LESA', max_size=H)), (2, C, H, H)),
-    'SA': (_spatial(dict(type='LESA', fusion='none', max_size=H)), (2, C, H, H)),
-    'LESA-classification': (_spatial(dict(type='LESA', pe_type='classification', max_size=14)),
-                            (2, C, 14, 14)),
-    'AA': (lambda: MODELS.build(dict(type='AAConv2d', in_channels=C, out_channels=256,
-                                     max_size=H)), (2, C, H, H)),
-    'LALayer': (_spatial(dict(type='LALayer')), (2, C, H, H)),
-    'MRLA-light': (lambda: MRLALight(256), (2, 256, H, H)),
-    'MRLA-base': (lambda: MRLABase(256), (2, 256, H, H)),
-    'EA': (lambda: MODELS.build(dict(type='ExternalAttention', channels=C)), (2, C, H, H)),
-    'EA-block': (lambda: MODELS.build(dict(type='ExternalAttentionBlock', in_channels=C)),
-                 (2, C, H, H)),
-    'multi-head-EA': (lambda: MODELS.build(dict(type='MultiHeadExternalAttention',
-                                                embed_dims=C, num_heads=4)), (2, H * H, C)),
+# Variants of registered operators (registry name -> {case name: extra kwargs}); an operator
+# without an entry runs with its defaults, so a newly registered one is covered.
+VARIANTS = {
+    'LESA': {
+        'LESA': dict(max_size=H),
+        'LESA-static': dict(max_size=H, fusion='static'),
+        'SA': dict(max_size=H, fusion='none'),
+        'LESA-explicit': dict(max_size=H, attn_impl='explicit'),
+        'LESA-classification': dict(max_size=14, pe_type='classification', _size=14),
+    },
+    'AAConv2d': {
+        'AA': dict(out_channels=256, max_size=H),
+        'AA-explicit': dict(out_channels=256, max_size=H, attn_impl='explicit'),
+        'AA-stride2': dict(out_channels=256, max_size=H // 2, stride=2),
+    },
+    'LALayer': {
+        'LALayer': dict(),
+        'LALayer-key-anchor': dict(offset_anchor='key'),
+        'LALayer-add-outside': dict(offset_mode='add', value_mode='outside'),
+    },
 }
+# FALLBACK, until LESA / AAConv2d / LALayer are registered with base.register_operator
+# (issue 15, the ops helper's branch): then list_operators() is the list and this goes.
+FALLBACK_OPERATORS = ('LESA', 'AAConv2d', 'LALayer')
 
 
-def forward(name, m, x):
-    if name == 'MRLA-light':
-        return m(x, x)  # identity: the block input
-    if name == 'MRLA-base':  # the second block of a stage attends over both
-        y, k, v = m(x)
-        y2, _, _ = m(x, (k, ), (v, ))
-        return y + y2
-    return m(x)
+def spatial_operators():
+    ops = {name: cls for name, cls in base.list_operators().items()}
+    for name in FALLBACK_OPERATORS:
+        ops.setdefault(name, MODELS.get(name))
+    return ops
 
 
-def make(name):
-    torch.manual_seed(0)
-    build, shape = OPS[name]
-    return build(), torch.randn(shape)
+def _spatial_cases():
+    cases = {}
+    for name, cls in spatial_operators().items():
+        for case, kw in VARIANTS.get(name, {name: {}}).items():
+            kw = dict(kw)
+            size = kw.pop('_size', H)
+            cfg = dict(in_channels=C, out_channels=C)
+            cfg.update(kw)
+            cases[case] = (lambda cls=cls, cfg=cfg: cls(**cfg), (2, C, size, size), None)
+    return cases
 
 
-def finite(t):
-    return bool(torch.isfinite(t).all())
+def _mrla_base_forward(m, x):
+    # the second block of a stage attends over both blocks' keys
+    y, k, v = m(x)
+    y2, _, _ = m(x, (k, ), (v, ))
+    return y + y2
 
 
-def check_large_activations(name, dtype):
-    m, x = make(name)
-    x = x * 100
-    m.train()
-    xg = x.clone().requires_grad_()
-    with torch.autocast('cpu', dtype=dtype):
-        y = forward(name, m, xg)
-    y.float().square().mean().backward()
-    bad = [n for n, p in m.named_parameters() if p.grad is not None and not finite(p.grad)]
-    assert finite(y) and finite(xg.grad) and not bad, (name, dtype, bad[:5])
-    m.eval()
-    with torch.no_grad(), torch.autocast('cpu', dtype=dtype):
-        assert finite(forward(name, m, x)), (name, dtype, 'eval')
+# Modules outside the operator registry (not 3x3-conv replacements): (builder, input shape,
+# forward or None for m(x)).
+OTHERS = {
+    'MRLA-light': (lambda: MRLALight(256), (2, 256, H, H), lambda m, x: m(x, x)),
+    'MRLA-base': (lambda: MRLABase(256), (2, 256, H, H), _mrla_base_forward),
+    'EA': (lambda: MODELS.build(dict(type='ExternalAttention', channels=C)), (2, C, H, H), None),
+    'EA-block': (lambda: MODELS.build(dict(type='ExternalAttentionBlock', in_channels=C)),
+                 (2, C, H, H), None),
+    'multi-head-EA': (lambda: MODELS.build(dict(type='MultiHeadExternalAttention',
+                                                embed_dims=C, num_heads=4)), (2, H * H, C), None),
+}
+CASES = dict(_spatial_cases(), **OTHERS)
 
 
-@pytest.mark.parametrize('name', list(OPS))
-def test_bfloat16_large_activations_finite(name):
-    check_large_activations(name, torch.bfloat16)
+def run(m, x, w, forward, dtype, loss_scale=1.0):
+    """Output, input gradient and parameter gradients (unscaled, float64) of ``mean(y * w)``."""
+    x = x.clone().requires_grad_()
+    with torch.autocast('cpu', dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+        y = forward(m, x) if forward else m(x)
+    ((y.to(w.dtype) * w).mean() * loss_scale).backward()
+    grads = {'input': x.grad}
+    grads.update((n, p.grad) for n, p in m.named_parameters() if p.grad is not None)
+    return y.double(), {n: g.double() / loss_scale for n, g in grads.items()}
 
 
-@pytest.mark.parametrize('name', list(OPS))
-def test_float16_large_activations_finite(name):
-    check_large_activations(name, torch.float16)
+@pytest.fixture(scope='module')
+def reference():
+    """(case, scale) -> (initial module, input, w, float64 output, float64 gradients)."""
+    cache = {}
+
+    def get(case, scale):
+        if (case, scale) not in cache:
+            build, shape, forward = CASES[case]
+            torch.manual_seed(0)
+            m = build().train()
+            x = torch.randn(shape) * scale
+            y = forward(m, x) if forward else m(x)
+            w = torch.randn(y.shape, dtype=torch.float64)
+            ref = run(copy.deepcopy(m).double(), x.double(), w, forward, None)
+            cache[case, scale] = (m, x, w, ref)
+        return cache[case, scale]
+
+    return get
 
 
-@pytest.mark.parametrize('name', list(OPS))
-def test_bfloat16_close_to_float32(name):
-    """Unit-scale inputs, eval: the autocast output within 2% (relative L2) of float32 (bfloat16
-    keeps 8 significant bits, ~0.4% per rounding)."""
-    m, x = make(name)
-    m.eval()
-    with torch.no_grad():
-        ref = forward(name, m, x)
-        with torch.autocast('cpu', dtype=torch.bfloat16):
-            y = forward(name, m, x)
-    err = ((y.float() - ref).norm() / ref.norm()).item()
-    assert err < 2e-2, (name, err)
+def rel_errors(out, grads, ref_out, ref_grads):
+    errs = {'output': ((out - ref_out).norm() / ref_out.norm()).item()}
+    # a parameter whose true gradient is ~0 (e.g. a bias before a softmax that cancels it) is
+    # measured against 1% of the largest parameter gradient's norm instead
+    floor = 1e-2 * max(g.norm().item() for n, g in ref_grads.items() if n != 'input')
+    for n, g in ref_grads.items():
+        denom = g.norm().item() if n == 'input' else max(g.norm().item(), floor)
+        errs[n] = ((grads[n] - g).norm() / denom).item()
+    return errs
+
+
+def fp16_loss_scale(ref_grads):
+    top = max(g.abs().max().item() for g in ref_grads.values())
+    return min(FP16_MAX_SCALE, 2.0**math.floor(math.log2(2.0**15 / top)))
+
+
+@pytest.mark.parametrize('precision', list(BOUNDS))
+@pytest.mark.parametrize('scale', SCALES)
+@pytest.mark.parametrize('case', list(CASES))
+def test_close_to_float64(case, scale, precision, reference):
+    m0, x, w, (ref_out, ref_grads) = reference(case, scale)
+    forward = CASES[case][2]
+    m = copy.deepcopy(m0)
+    if precision == 'fp32':
+        out, grads = run(m, x, w, forward, None)
+    elif precision == 'bf16':
+        out, grads = run(m, x, w, forward, torch.bfloat16)
+    else:
+        out, grads = run(m, x, w, forward, torch.float16, fp16_loss_scale(ref_grads))
+    bad = [n for n, g in grads.items() if not torch.isfinite(g).all()]
+    assert torch.isfinite(out).all() and not bad, (case, scale, precision, 'not finite', bad)
+    errs = rel_errors(out, grads, ref_out, ref_grads)
+    io_bound, param_bound = BOUNDS[precision]
+    for name, err in errs.items():
+        bound = io_bound if name in ('output', 'input') else param_bound
+        assert err < bound, (case, scale, precision, name, err, bound)
+
+
+def test_every_registered_operator_is_covered():
+    """A registered operator without a case here would be tested with its defaults; the cases
+    must build (the names in VARIANTS are registry names)."""
+    assert set(VARIANTS) <= set(spatial_operators()), set(VARIANTS) - set(spatial_operators())
 
 
 @pytest.mark.parametrize('name,cfg', [
@@ -131,8 +214,8 @@ def test_float16_logits_beyond_half_range(name, cfg):
         w.mul_(30)
         x = torch.randn(1, C, 14, 14) * 10
         ref = m(x)
-        assert finite(ref)
+        assert torch.isfinite(ref).all()
         with torch.autocast('cpu', dtype=torch.float16):
             y = m(x)
     # finite only: at logits ~1e5 the float16 rounding of q and k alone moves the softmax
-    assert finite(y), name
+    assert torch.isfinite(y).all(), name

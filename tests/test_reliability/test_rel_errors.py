@@ -65,7 +65,7 @@ BACKBONE_CASES = {
     'frozen_stages out of range': (
         dict(frozen_stages=5), ValueError,
         ['frozen_stages=5', 'accepted -1', 'up to 4']),
-    'depth': (dict(depth=42), ValueError, ['depth=42', 'accepted', '50']),
+    'depth': (dict(depth=42), ValueError, ['depth=42', 'is not one of', '50']),
     'LESA heads do not divide channels (named stage and block)': (
         dict(stage_ops=(None, None, dict(LESA, num_heads=7), None)), ValueError,
         ['stage_ops[2] (layer3[0].conv2', 'num_heads=7', 'must divide', 'out_channels=256']),
@@ -82,6 +82,29 @@ BACKBONE_CASES = {
     'LESA beyond_max not a choice': (
         dict(stage_ops=(None, None, dict(LESA, beyond_max='clip'), None)), ValueError,
         ["beyond_max='clip'", "('interpolate', 'error')"]),
+    # issue 16 item 5: mistakes that reached tracebacks or passed silently
+    'op_blocks repeated index': (
+        dict(stage_ops=(None, None, LESA, None), op_blocks=('all', 'all', (0, 0), 'all')),
+        ValueError, ['op_blocks[2]=(0, 0)', 'distinct ints in [0, 5]', 'stage 3 has 6 blocks']),
+    'op_blocks entry None': (
+        dict(stage_ops=(None, None, LESA, None), op_blocks=('all', 'all', None, 'all')),
+        ValueError, ['op_blocks[2]=None', "accepted one of ('all', 'all_but_first', 'first', "
+                     "'none')", 'block indices in [0, 5]']),
+    'op_blocks bool index': (
+        dict(stage_ops=(None, None, LESA, None), op_blocks=('all', 'all', [True], 'all')),
+        ValueError, ['op_blocks[2]=[True]', 'distinct ints in [0, 5]']),
+    'stage_ops type a class that is no operator': (
+        dict(stage_ops=(None, None, dict(type=torch.nn.Conv2d), None)), ValueError,
+        ['stage_ops[2].type=Conv2d', 'not an attention operator', 'registered:', 'LESA']),
+    'dcn and an operator on one conv': (
+        dict(dcn=dict(type='DCN', deform_groups=1, fallback_on_stride=False),
+             stage_with_dcn=(False, False, True, False), stage_ops=(None, None, LESA, None)),
+        ValueError, ['stage_ops[2]=LESA and dcn (stage_with_dcn[2]=True)', 'layer3[0].conv2',
+                     'Accepted: stage_with_dcn[2]=False', "LESA with unary='dcn'"]),
+    'unknown keyword': (
+        dict(deepth=50), TypeError,
+        ["AttnResNet: unknown argument(s) 'deepth'", "did you mean 'depth'", 'accepted:',
+         'base_channels', 'stage_ops']),
     'allow_uninitialised of the wrong type': (
         dict(allow_uninitialised=3), TypeError,
         ['allow_uninitialised=3', 'accepted: False, True, or a sequence of fnmatch patterns']),
@@ -123,6 +146,12 @@ OP_CASES = {
     'LALayer region smaller than the window': (
         dict(type='LALayer', in_channels=64, out_channels=64, region_size=1), ValueError,
         ['region_size=1 must be >= kernel_size=3']),
+    'AA upsilon zero': (
+        dict(AA, in_channels=64, out_channels=64, upsilon=0), ValueError,
+        ['AAConv2d: upsilon=0 is out of range; accepted (0, 1]']),
+    'AA kappa negative': (
+        dict(AA, in_channels=64, out_channels=64, kappa=-0.2), ValueError,
+        ['AAConv2d: kappa=-0.2 is out of range; accepted (0, inf)']),
     'LESA stride': (
         dict(LESA, in_channels=64, out_channels=64, stride=3), ValueError,
         ['LESA: stride=3 is not supported (accepted: 1, 2)']),
@@ -134,6 +163,29 @@ def test_operator_arguments(name):
     cfg, exc, parts = OP_CASES[name]
     with raises(exc, *parts):
         MODELS.build(cfg)
+
+
+def test_resnext_with_aa_names_the_groups_and_a_dv_that_fits():
+    with raises(ValueError, 'stage_ops[1] (layer2[0].conv2', 'AAConv2d: groups=32 must divide',
+                'out_channels - dv = 232', 'e.g. dv=32'):
+        MODELS.build(dict(type='AttnResNeXt', depth=50, groups=32, base_width=4,
+                          stage_ops=(None, AA, None, None)))
+    # the suggested dv builds
+    net = MODELS.build(dict(type='AttnResNeXt', depth=50, groups=32, base_width=4,
+                            stage_ops=(None, dict(AA, dv=32), None, None),
+                            op_blocks=('all', 'first', 'all', 'all')))
+    assert net.layer2[0].conv2.conv.groups == 32
+
+
+def test_lesa_dcn_unary_may_replace_a_dcn_conv():
+    """The LESA-DCN configs' choice: LESA's deformable unary takes the DCN's place."""
+    pytest.importorskip('mmcv.ops')
+    net = build(dcn=dict(type='DCN', deform_groups=1, fallback_on_stride=False),
+                stage_with_dcn=(False, False, True, False),
+                stage_ops=(None, None, dict(LESA, unary='dcn'), None),
+                op_blocks=('all', 'all', 'all_but_first', 'all'))
+    assert type(net.layer3[0].conv2).__name__ == 'DeformConv2dPack'
+    assert type(net.layer3[1].conv2.x_transform[0]).__name__ == 'DeformConv2dPack'
 
 
 @pytest.mark.parametrize('op', [

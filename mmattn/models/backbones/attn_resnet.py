@@ -14,13 +14,16 @@ A config says, in full, which convs changed::
         stage_ops=(None, None, dict(type='LESA'), dict(type='LESA')),
         op_blocks=('all', 'all', 'all_but_first', 'all'))
 """
+import inspect
 from typing import Sequence
 
 import torch.nn as nn
 from mmseg.models.backbones import ResNeSt, ResNet, ResNeXt
+from mmseg.models.backbones.resnet import Bottleneck
 
+from mmattn.models.layers.base import AttnOperator, list_operators
 from mmattn.registry import MODELS
-from .checkpoint_check import PretrainedLoadCheck
+from .resnet_common import ResNetCommon
 
 OP_BLOCK_CHOICES = ('all', 'all_but_first', 'first', 'none')
 
@@ -36,10 +39,14 @@ def _block_indices(spec, num_blocks, stage):
             'first': range(min(1, num_blocks)),
             'none': range(0),
         }[spec]
+    if not isinstance(spec, Sequence):
+        raise ValueError(f'op_blocks[{stage}]={spec!r}: accepted one of {OP_BLOCK_CHOICES} or a '
+                         f'list of distinct block indices in [0, {num_blocks - 1}]')
     idx = list(spec)
-    bad = [i for i in idx if not (isinstance(i, int) and 0 <= i < num_blocks)]
-    if bad:
-        raise ValueError(f'op_blocks[{stage}]={spec!r}: block indices must be ints in '
+    bad = [i for i in idx if isinstance(i, bool) or not (isinstance(i, int)
+                                                         and 0 <= i < num_blocks)]
+    if bad or len(set(idx)) != len(idx):
+        raise ValueError(f'op_blocks[{stage}]={spec!r}: block indices must be distinct ints in '
                          f'[0, {num_blocks - 1}] (stage {stage + 1} has {num_blocks} blocks)')
     return idx
 
@@ -54,48 +61,68 @@ def _conv_args(conv):
                 groups=conv.groups, bias=getattr(conv, 'bias', None) is not None)
 
 
-def check_resnet_args(name, kwargs):
-    """The stage-tuple arguments of mmseg's ResNet, checked with messages (mmseg asserts
-    without one, or fails with an IndexError deep inside the constructor)."""
-    num_stages = kwargs.get('num_stages', 4)
-    if not (isinstance(num_stages, int) and 1 <= num_stages <= 4):
-        raise ValueError(f'{name}: num_stages={num_stages!r}; accepted an int in [1, 4]')
-    for key, default in (('strides', (1, 2, 2, 2)), ('dilations', (1, 1, 1, 1))):
-        value = kwargs.get(key, default)
-        if not isinstance(value, Sequence) or len(value) != num_stages:
-            raise ValueError(f'{name}: {key}={value!r}; accepted one int per stage '
-                             f'(num_stages={num_stages})')
-    out_indices = kwargs.get('out_indices', (0, 1, 2, 3))
-    if isinstance(out_indices, int):
-        out_indices = (out_indices, )
-    if not (isinstance(out_indices, Sequence) and out_indices
-            and all(isinstance(i, int) and 0 <= i < num_stages for i in out_indices)):
-        raise ValueError(f'{name}: out_indices={kwargs.get("out_indices")!r}; accepted stage '
-                         f'indices in [0, {num_stages - 1}]')
-    with_dcn = kwargs.get('stage_with_dcn', (False, False, False, False))
-    if kwargs.get('dcn') is not None and (not isinstance(with_dcn, Sequence)
-                                          or len(with_dcn) != num_stages):
-        raise ValueError(f'{name}: stage_with_dcn={with_dcn!r}; accepted one bool per stage '
-                         f'(num_stages={num_stages}) when dcn is set')
-    if not isinstance(with_dcn, Sequence) or len(with_dcn) < num_stages:
-        raise ValueError(f'{name}: stage_with_dcn={with_dcn!r}; accepted one bool per stage '
-                         f'(num_stages={num_stages})')
-    for i, plugin in enumerate(kwargs.get('plugins') or ()):
-        stages = plugin.get('stages') if isinstance(plugin, dict) else None
-        if stages is not None and (not isinstance(stages, Sequence)
-                                   or len(stages) != num_stages):
-            raise ValueError(f'{name}: plugins[{i}].stages={stages!r}; accepted one bool per '
-                             f'stage (num_stages={num_stages})')
+def _operator_class(stage, op_cfg):
+    """The registered operator class an entry of ``stage_ops`` names (a name or the class)."""
+    names = sorted(list_operators())
+    if not isinstance(op_cfg, dict) or 'type' not in op_cfg:
+        raise ValueError(f'stage_ops[{stage}]={op_cfg!r}: must be a dict with a '
+                         "'type' key (e.g. dict(type='LESA')) or None")
+    op_type = op_cfg['type']
+    if isinstance(op_type, type):
+        if issubclass(op_type, AttnOperator):
+            return op_type
+        raise ValueError(f'stage_ops[{stage}].type={op_type.__name__} is not an attention '
+                         f'operator (a subclass of AttnOperator); registered: {names}')
+    if not isinstance(op_type, str) or op_type not in MODELS:
+        raise ValueError(f'stage_ops[{stage}].type={op_type!r} is not a registered operator; '
+                         f'known attention operators: {names}')
+    return MODELS.get(op_type)
 
 
-class AttnStagesMixin(PretrainedLoadCheck):
+class WideBottleneck(Bottleneck):
+    """mmseg's Bottleneck whose output is 2x (not 4x) its width: Wide ResNet-50-2 is
+    ``base_channels=128, expansion=2``, as mmpretrain's ``ResNet(expansion=2)``."""
+    expansion = 2
+
+
+class AttnStagesMixin(ResNetCommon):
     """Swaps bottleneck ``conv2`` modules for the operators named per stage; checks what a
-    Pretrained init loaded (:mod:`.checkpoint_check`)."""
+    Pretrained init loaded (:mod:`.checkpoint_check`).
 
-    def _check_frozen_stages(self, frozen_stages, num_stages):
-        if not (isinstance(frozen_stages, int) and -1 <= frozen_stages <= num_stages):
-            raise ValueError(f'frozen_stages={frozen_stages!r}: accepted -1 (nothing frozen), '
-                             f'0 (the stem) up to {num_stages} (all stages)')
+    Placed before one of mmseg's ResNet classes; ``wide_blocks`` maps an ``expansion`` to the
+    block class that has it (``arch_settings`` then serves that block for the chosen depth).
+    """
+
+    wide_blocks = {}
+
+    def __init__(self, *args, stage_ops=None, op_blocks='all', expansion=None,
+                 allow_uninitialised=False, **kwargs):
+        name = type(self).__name__
+        depth = kwargs.get('depth', args[0] if args else None)
+        self._check_common_args(depth, kwargs)
+        self._wide_block = None
+        if expansion is not None:
+            block = self._depth_table()[depth][0]
+            accepted = (block.expansion, *self.wide_blocks)
+            if expansion not in accepted:
+                raise ValueError(f'{name}: expansion={expansion!r} is not one of {accepted} '
+                                 f'for depth={depth} (4 for ResNet; 2 with base_channels=128 '
+                                 'for WRN-50-2)')
+            if expansion != block.expansion:
+                self._wide_block = self.wide_blocks[expansion]
+        super().__init__(*args, allow_uninitialised=allow_uninitialised, **kwargs)
+        if self._wide_block is not None:
+            self._zero_init_blocks(kwargs, (self._wide_block, ))
+        self._replace_convs(stage_ops, op_blocks)
+
+    @property
+    def arch_settings(self):
+        """The base class's table, with the wide block for the chosen ``expansion``."""
+        table = self._depth_table()
+        wide = self.__dict__.get('_wide_block')
+        if wide is None:
+            return table
+        return {d: (wide, blocks) for d, (_, blocks) in table.items()}
 
     def _replace_convs(self, stage_ops, op_blocks):
         n = self.num_stages
@@ -114,44 +141,63 @@ class AttnStagesMixin(PretrainedLoadCheck):
         for stage, (op_cfg, spec) in enumerate(zip(stage_ops, op_blocks)):
             if op_cfg is None:
                 continue
-            if not isinstance(op_cfg, dict) or 'type' not in op_cfg:
-                raise ValueError(f'stage_ops[{stage}]={op_cfg!r}: must be a dict with a '
-                                 "'type' key (e.g. dict(type='LESA')) or None")
-            if op_cfg['type'] not in MODELS:
-                raise ValueError(f"stage_ops[{stage}].type={op_cfg['type']!r} is not a "
-                                 'registered operator; known attention operators: '
-                                 f'{sorted(registered_operators())}')
+            op_cls = _operator_class(stage, op_cfg)
             layer = getattr(self, self.res_layers[stage])
             for b in _block_indices(spec, len(layer), stage):
-                block = layer[b]
-                # ResNeSt: the 3x3 conv sits inside the split-attention conv (radix groups);
-                # the split attention (norm0, fc1/fc2, rSoftMax) stays around the operator.
-                owner = block.conv2 if hasattr(block.conv2, 'radix') else block
-                conv = owner.conv if owner is not block else block.conv2
-                if not hasattr(conv, 'in_channels'):
-                    raise ValueError(
-                        f'stage_ops[{stage}]: layer{stage + 1}[{b}].conv2 is a '
-                        f'{type(conv).__name__}, not a 3x3 conv that an operator can replace')
-                cfg = dict(op_cfg)
-                cfg.update(_conv_args(conv))
-                try:
-                    op = MODELS.build(cfg)
-                except (ValueError, TypeError) as e:
-                    # name the stage and block: the operator only knows its own arguments
-                    raise type(e)(f'stage_ops[{stage}] ({self.res_layers[stage]}[{b}].conv2, '
-                                  f'{conv.in_channels} -> {conv.out_channels} channels, stride '
-                                  f'{_conv_args(conv)["stride"]}): {e}') from e
-                if owner is block:
-                    block.conv2 = op
-                else:
-                    owner.conv = op
-                    self._nested_ops.append(op)
-                if (owner is block and getattr(op, 'norm_inside', False)
-                        and hasattr(block, 'norm2_name')):
-                    # The operator ends with its own norm (official LESA skips bn2).
-                    setattr(block, block.norm2_name, nn.Identity())
+                self._replace_block_conv(stage, b, layer[b], op_cls, op_cfg)
         self._freeze_stages()
 
+    def _replace_block_conv(self, stage, b, block, op_cls, op_cfg):
+        where = f'{self.res_layers[stage]}[{b}].conv2'
+        # ResNeSt: the 3x3 conv sits inside the split-attention conv (radix groups);
+        # the split attention (norm0, fc1/fc2, rSoftMax) stays around the operator.
+        owner = block.conv2 if hasattr(block.conv2, 'radix') else block
+        conv = owner.conv if owner is not block else block.conv2
+        if not hasattr(conv, 'in_channels'):
+            raise ValueError(f'stage_ops[{stage}]: {where} is a {type(conv).__name__}, not a '
+                             '3x3 conv that an operator can replace')
+        cfg = dict(op_cfg, type=op_cls)
+        args = _conv_args(conv)
+        cfg.update(args)
+        if 'norm_cfg' not in cfg and 'norm_cfg' in inspect.signature(op_cls).parameters:
+            cfg['norm_cfg'] = self.norm_cfg  # the operator's norms follow the backbone's
+        try:
+            op = MODELS.build(cfg)
+        except (ValueError, TypeError) as e:
+            # name the stage and block: the operator only knows its own arguments
+            raise type(e)(f'stage_ops[{stage}] ({where}, {conv.in_channels} -> '
+                          f'{conv.out_channels} channels, stride {args["stride"]}): {e}') from e
+        if 'Deform' in type(conv).__name__ and not any('Deform' in type(m).__name__
+                                                        for m in op.modules()):
+            raise ValueError(
+                f'stage_ops[{stage}]={op_cls.__name__} and dcn (stage_with_dcn[{stage}]=True) '
+                f'both claim {where}: the operator would silently drop the deformable conv. '
+                f'Accepted: stage_with_dcn[{stage}]=False, op_blocks[{stage}] without this '
+                "block, or an operator that keeps a deformable conv (LESA with unary='dcn')")
+        if owner is block:
+            block.conv2 = op
+        else:
+            owner.conv = op
+            self._nested_ops.append(op)
+        if owner is block and getattr(op, 'norm_inside', False) and hasattr(block, 'norm2_name'):
+            # The operator ends with its own norm (official LESA skips bn2).
+            setattr(block, block.norm2_name, nn.Identity())
+            self._move_zero_init(block, op)
+
+    @staticmethod
+    def _move_zero_init(block, op):
+        """A zero init of norm2 (mmseg's BasicBlock) moves to the norms ending the operator."""
+        cfg = block.init_cfg
+        override = cfg.get('override') if isinstance(cfg, dict) else None
+        if not (isinstance(override, dict)
+                and override.get('name') in ('norm2', block.norm2_name)):
+            return
+        block.init_cfg = None
+        zero = dict(type='Constant', val=0,
+                    override=[dict(name=n) for n in op.last_norm_names()])
+        own = op.init_cfg if isinstance(op.init_cfg, list) else \
+            [op.init_cfg] if op.init_cfg else []
+        op.init_cfg = [*own, zero]
 
     def init_weights(self):
         """mmengine reaches an operator's own ``init_weights`` only through BaseModule parents;
@@ -166,71 +212,37 @@ class AttnStagesMixin(PretrainedLoadCheck):
                 op.init_weights()
 
 
-def registered_operators():
-    """Names of the registered modules that declare themselves 3x3-conv replacements."""
-    return [name for name, cls in MODELS.module_dict.items()
-            if hasattr(cls, 'norm_inside')]
-
-
-def _make(base, name, doc):
-
-    def __init__(self, *args, stage_ops=None, op_blocks='all', expansion=None,
-                 allow_uninitialised=False, **kwargs):
-        depth = kwargs.get('depth', args[0] if args else None)
-        if depth not in base.arch_settings:
-            raise ValueError(f'{name}: depth={depth!r}; accepted '
-                             f'{sorted(base.arch_settings)}')
-        if expansion is not None:
-            block, stage_blocks = base.arch_settings[depth]
-            if not (isinstance(expansion, int) and expansion >= 1):
-                raise ValueError(f'{name}: expansion={expansion!r}; accepted a positive int '
-                                 '(4 for ResNet; 2 with base_channels=128 for WRN-50-2)')
-            if expansion != block.expansion:
-                # Wide ResNets (WRN-50-2): bottleneck width x2, block output unchanged. The
-                # instance attribute shadows the class table read by the base __init__.
-                wide = type(f'{block.__name__}Exp{expansion}', (block, ),
-                            {'expansion': expansion})
-                self.__dict__['arch_settings'] = {depth: (wide, stage_blocks)}
-        check_resnet_args(name, kwargs)
-        num_stages = kwargs.get('num_stages', 4)
-        self._check_frozen_stages(kwargs.get('frozen_stages', -1), num_stages)
-        base.__init__(self, *args, **kwargs)
-        self._set_allow_uninitialised(allow_uninitialised)
-        if self.__dict__.get('arch_settings') and self.zero_init_residual and not (
-                kwargs.get('init_cfg') or kwargs.get('pretrained')):
-            # mmseg zero-inits norm3 only for its own Bottleneck class, not a subclass
-            for layer_name in self.res_layers:
-                for block in getattr(self, layer_name):
-                    if block.init_cfg is None and hasattr(block, 'norm3_name'):
-                        block.init_cfg = dict(type='Constant', val=0,
-                                              override=dict(name='norm3'))
-        self._replace_convs(stage_ops, op_blocks)
-
-    cls = type(name, (AttnStagesMixin, base), {
-        '__init__': __init__, '__doc__': doc, '__module__': __name__, '__qualname__': name})
-    return MODELS.register_module(name=name, module=cls)
-
-
 _ARGS_DOC = """
 
     Args (in addition to those of the base class):
         stage_ops (Sequence[dict | None]): per stage, the operator config that replaces the
-            selected blocks' 3x3 ``conv2`` (its conv arguments are filled in from the conv), or
-            None to keep the conv.
+            selected blocks' 3x3 ``conv2`` (its conv arguments are filled in from the conv,
+            ``norm_cfg`` from the backbone's unless given), or None to keep the conv. ``type``
+            is a registered operator's name or class (:func:`~mmattn.models.layers.list_operators`).
         op_blocks (str | Sequence): per stage (or one for all) which blocks: 'all',
             'all_but_first' (e.g. LESA keeps layer3[0]'s strided conv), 'first', 'none', or a
-            list of block indices.
-        expansion (int, optional): block output / bottleneck width. WRN-50-2 is
-            ``base_channels=128, expansion=2`` (as mmpretrain's ResNet); default the block's.
+            list of distinct block indices.
+        expansion (int, optional): block output / bottleneck width; 2 with
+            ``base_channels=128`` is WRN-50-2 (as mmpretrain's ResNet); default the block's.
         allow_uninitialised (bool | Sequence[str]): after a Pretrained init the backbone
             raises if an attention-operator tensor was not loaded or any tensor's shape
             differs; True only reports, a sequence of fnmatch patterns (``'*.rel_height'``)
             allows those keys. See :mod:`mmattn.models.backbones.checkpoint_check`.
 """
-AttnResNet = _make(ResNet, 'AttnResNet',
-                   'mmseg ResNet with per-stage attention operators.' + _ARGS_DOC)
-AttnResNeXt = _make(ResNeXt, 'AttnResNeXt',
-                    'mmseg ResNeXt with per-stage attention operators.' + _ARGS_DOC)
-AttnResNeSt = _make(ResNeSt, 'AttnResNeSt',
-                    'mmseg ResNeSt with per-stage attention operators (replaces the split '
-                    "attention conv's inner conv, see la_layer)." + _ARGS_DOC)
+
+
+@MODELS.register_module()
+class AttnResNet(AttnStagesMixin, ResNet):
+    __doc__ = 'mmseg ResNet with per-stage attention operators.' + _ARGS_DOC
+    wide_blocks = {2: WideBottleneck}
+
+
+@MODELS.register_module()
+class AttnResNeXt(AttnStagesMixin, ResNeXt):
+    __doc__ = 'mmseg ResNeXt with per-stage attention operators.' + _ARGS_DOC
+
+
+@MODELS.register_module()
+class AttnResNeSt(AttnStagesMixin, ResNeSt):
+    __doc__ = ('mmseg ResNeSt with per-stage attention operators (replaces the split '
+               "attention conv's inner conv, see la_layer)." + _ARGS_DOC)

@@ -29,7 +29,7 @@ from torch import Tensor
 
 from mmattn.models.layers.mrla import MRLABase, MRLALight
 from mmattn.registry import MODELS
-from .checkpoint_check import PretrainedLoadCheck
+from .resnet_common import ResNetCommon
 
 __all__ = ['MRLABottleneck', 'MRLAResNet']
 
@@ -116,7 +116,7 @@ class MRLABottleneck(Bottleneck):
 
 
 @MODELS.register_module()
-class MRLAResNet(PretrainedLoadCheck, ResNet):
+class MRLAResNet(ResNetCommon, ResNet):
     """mmseg ResNet-50/101/152 with MRLA in every bottleneck.
 
     Args:
@@ -148,41 +148,23 @@ class MRLAResNet(PretrainedLoadCheck, ResNet):
 
     def __init__(self, depth: int = 50, mrla_type: str = 'light', drop_path_rate: float = 0.,
                  mrla_cfg: Optional[dict] = None, **kwargs):
-        if depth not in self.arch_settings:
-            raise ValueError(f'MRLAResNet: depth={depth!r} is not one of '
-                             f'{tuple(self.arch_settings)}')
+        self._check_common_args(depth, kwargs)
         if mrla_type not in MRLA_TYPES:
             raise ValueError(f'MRLAResNet: mrla_type={mrla_type!r} is not one of {MRLA_TYPES}')
         if not 0 <= drop_path_rate < 1:
             raise ValueError(f'MRLAResNet: drop_path_rate={drop_path_rate!r} must be in [0, 1)')
         if mrla_cfg is not None and not isinstance(mrla_cfg, dict):
             raise ValueError(f'MRLAResNet: mrla_cfg={mrla_cfg!r} must be a dict or None')
-        num_stages = kwargs.get('num_stages', 4)
-        frozen_stages = kwargs.get('frozen_stages', -1)
-        if not (isinstance(frozen_stages, int) and -1 <= frozen_stages <= num_stages):
-            raise ValueError(f'MRLAResNet: frozen_stages={frozen_stages!r} must be an int in '
-                             f'[-1, num_stages={num_stages}]')
         self.mrla_type = mrla_type
         self.drop_path_rate = drop_path_rate
         self.mrla_cfg = dict(mrla_cfg or {})
         super().__init__(depth, **kwargs)
-        # mmseg picks the zero-init of norm3 with `block is Bottleneck`, which our subclass
-        # is not; restore it (the official zero_init_last_bn) unless weights come from init_cfg
-        if (self.zero_init_residual and kwargs.get('init_cfg') is None
-                and kwargs.get('pretrained') is None):
-            for m in self.modules():
-                if isinstance(m, MRLABottleneck):
-                    m.init_cfg = dict(type='Constant', val=0, override=dict(name='norm3'))
+        self._zero_init_blocks(kwargs, (MRLABottleneck, ))  # the official zero_init_last_bn
 
     def make_res_layer(self, **kwargs):
         kwargs.update(mrla_type=self.mrla_type, drop_path=self.drop_path_rate,
                       mrla_cfg=self.mrla_cfg)
         return super().make_res_layer(**kwargs)
-
-    def train(self, mode: bool = True) -> 'MRLAResNet':
-        # mmseg's ResNet.train returns None, which breaks `model = MRLAResNet(...).eval()`
-        super().train(mode)
-        return self
 
     def mrla_modules(self) -> List[Tuple[int, int, nn.Module]]:
         """``(stage index, block index, MRLALight | MRLABase)`` of every block."""

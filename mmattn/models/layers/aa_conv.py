@@ -30,11 +30,11 @@ from typing import Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
-from mmengine.model import BaseModule
 from torch import Tensor, nn
 
-from mmattn.registry import MODELS
-from .attention import check_attn_impl, relative_attention
+from .attention import check_attn_impl, outside_autocast, relative_attention
+from .base import (AttnOperator, check_choice, check_int, check_number, register_operator,
+                   to_hw)
 from .position import check_beyond_max, slice_relative_table, to_2tuple_size
 
 AA_POS_ENCS = ('relative', 'none', 'sine', 'coordconv')
@@ -81,16 +81,17 @@ def coord_channels(n: int, h: int, w: int, device=None, dtype=None) -> Tensor:
     return torch.stack([xx, yy, rr])[None].expand(n, 3, h, w)
 
 
-@MODELS.register_module()
-class AAConv2d(BaseModule):
+@register_operator
+class AAConv2d(AttnOperator):
     """Attention augmented convolution; a drop-in for a conv (the bottleneck's 3x3).
 
     Args:
         in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias: those
             of the conv it replaces; the conv branch keeps them with ``out_channels - dv``
             outputs (no conv branch when ``dv == out_channels``). ``stride`` must be 1 or 2.
-        kappa: key depth ratio ``dk / Fout`` (paper: 0.2).
-        upsilon: attention channel ratio ``dv / Fout`` (paper: 0.1 for ResNets on ImageNet).
+        kappa: key depth ratio ``dk / Fout`` (paper: 0.2), a number > 0.
+        upsilon: attention channel ratio ``dv / Fout`` (paper: 0.1 for ResNets on ImageNet),
+            in (0, 1] (1: attention only, no conv branch).
         num_heads: Nh (paper: 8).
         min_key_dims_per_head: floor on ``dk / Nh`` (paper: 20).
         dk, dv: explicit depths instead of ``kappa``/``upsilon``.
@@ -134,18 +135,21 @@ class AAConv2d(BaseModule):
                  attn_downsample: bool = False,
                  attn_impl: Optional[str] = None,
                  init_cfg=None):
-        super().__init__(init_cfg=init_cfg)
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                         groups, bias, init_cfg=init_cfg)
         owner = type(self).__name__
-        if pos_enc not in AA_POS_ENCS:
-            raise ValueError(f'{owner}: pos_enc={pos_enc!r} is not one of {AA_POS_ENCS}')
+        check_choice(owner, 'pos_enc', pos_enc, AA_POS_ENCS)
         self.beyond_max = check_beyond_max(beyond_max, owner)
         if attn_impl is not None:
             check_attn_impl(attn_impl, owner)
-        stride = stride[0] if isinstance(stride, tuple) and len(set(stride)) == 1 else stride
-        if stride not in (1, 2):
-            raise ValueError(f'{owner}: stride={stride!r} is not supported (accepted: 1, 2)')
-        if not (isinstance(num_heads, int) and num_heads >= 1):
-            raise ValueError(f'{owner}: num_heads={num_heads!r} must be a positive int')
+        self.check_accepted('stride', (1, 2))
+        stride = self.stride
+        num_heads = check_int(owner, 'num_heads', num_heads, 1)
+        min_key_dims_per_head = check_int(owner, 'min_key_dims_per_head',
+                                          min_key_dims_per_head, 1)
+        # a zero or negative ratio would round to the one-channel-per-head floor silently
+        check_number(owner, 'kappa', kappa, low=0, low_open=True)
+        check_number(owner, 'upsilon', upsilon, low=0, high=1, low_open=True)
         auto_dk, auto_dv = aa_depths(out_channels, kappa, upsilon, num_heads,
                                      min_key_dims_per_head)
         dk = auto_dk if dk is None else dk
@@ -160,10 +164,14 @@ class AAConv2d(BaseModule):
         if dv > out_channels:
             raise ValueError(f'{owner}: dv={dv} exceeds out_channels={out_channels} '
                              f'(upsilon={upsilon})')
+        if out_channels > dv and (in_channels % groups or (out_channels - dv) % groups):
+            # ResNeXt's grouped 3x3: the conv branch keeps the groups and has out_channels - dv
+            raise ValueError(f'{owner}: groups={groups} must divide in_channels={in_channels} '
+                             f'and the conv branch out_channels - dv = {out_channels - dv} '
+                             f'(out_channels={out_channels}, dv={dv}); accepted: an upsilon or '
+                             f'dv that leaves a multiple of {groups} (e.g. dv='
+                             f'{self._grouped_dv(out_channels, dv, groups, num_heads)})')
 
-        self.in_channels = in_channels
-        self.out_channels = out_channels
-        self.stride = stride
         self.num_heads = num_heads
         self.dk, self.dv = dk, dv
         self.dkh, self.dvh = dk // num_heads, dv // num_heads
@@ -187,13 +195,48 @@ class AAConv2d(BaseModule):
         if stride > 1 or attn_downsample:
             self.pool = nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False)
 
+    @staticmethod
+    def _grouped_dv(out_channels, dv, groups, num_heads):
+        # the nearest dv >= the given one, multiple of num_heads, leaving a multiple of groups
+        for cand in range(dv, out_channels + 1, num_heads):
+            if (out_channels - cand) % groups == 0:
+                return cand
+        return out_channels
+
+    def _attn_hw(self, h: int, w: int):
+        if self.stride > 1 or self.attn_downsample:
+            return -(-h // 2), -(-w // 2)
+        return h, w
+
+    def flops(self, input_hw) -> int:
+        """Multiply-adds of one image on the explicit path: the conv branch, the 1x1 q/k/v and
+        output convs, the logits against keys and the relative tables (all ``2L - 1`` offsets,
+        as the appendix's ``rel_to_abs``) and the weighted sum; pooling and the bilinear
+        upsampling are not counted."""
+        h, w = to_hw(input_hw)
+        ho, wo = self.out_hw((h, w))
+        macs = 0
+        if self.conv is not None:
+            k = self.kernel_size
+            macs += self.in_channels // self.groups * self.conv.out_channels * k * k * ho * wo
+        ha, wa = self._attn_hw(h, w)
+        L, Nh = ha * wa, self.num_heads
+        macs += self.qkv_conv.in_channels * (2 * self.dk + self.dv) * L
+        macs += Nh * L * L * (self.dkh + self.dvh)
+        if self.pos_enc == 'relative':
+            macs += Nh * L * self.dkh * (2 * wa - 1 + 2 * ha - 1)
+        macs += self.dv * self.dv * L
+        return macs
+
     def _attention(self, x: Tensor) -> Tensor:
         n, _, h, w = x.shape
         if self.pos_enc == 'sine':
             x = x + sine_position_2d(x.shape[1], h, w, x.device, x.dtype)
         elif self.pos_enc == 'coordconv':
             x = torch.cat([x, coord_channels(n, h, w, x.device, x.dtype)], 1)
-        qkv = self.qkv_conv(x).flatten(2)                          # (n, 2dk + dv, HW)
+        # q and k in the weights' precision under autocast (see outside_autocast); the
+        # attention runs in fp32 anyway, so only this 1x1 conv changes precision
+        qkv = outside_autocast(self.qkv_conv, x, self.qkv_conv.weight.dtype).flatten(2)
         q, k, v = torch.split(qkv, [self.dk, self.dk, self.dv], dim=1)
         Nh = self.num_heads
         q = q.reshape(n, Nh, self.dkh, h * w).transpose(2, 3) * self.dkh**-0.5

@@ -28,11 +28,11 @@ from typing import Optional
 import torch
 import torch.nn as nn
 from mmcv.cnn import build_activation_layer, build_norm_layer
-from mmengine.model import BaseModule
 from mmengine.model.weight_init import constant_init, kaiming_init, trunc_normal_init
 from torch import Tensor
 
-from mmattn.registry import MODELS
+from .attention import outside_autocast
+from .base import AttnModule, check_int, check_number, register_operator, to_hw
 
 __all__ = [
     'double_normalization', 'ExternalAttention', 'ExternalAttentionBlock',
@@ -40,19 +40,8 @@ __all__ = [
 ]
 
 
-def _check_positive_int(owner: str, name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f'{owner}: {name} must be an int, got {value!r} '
-                        f'({type(value).__name__})')
-    if value <= 0:
-        raise ValueError(f'{owner}: {name}={value} must be a positive int')
-
-
 def _check_prob(owner: str, name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f'{owner}: {name} must be a float in [0, 1), got {value!r}')
-    if not 0.0 <= value < 1.0:
-        raise ValueError(f'{owner}: {name}={value} must be in [0, 1)')
+    check_number(owner, name, value, low=0, high=1, high_open=True)
 
 
 def double_normalization(logits: Tensor,
@@ -73,8 +62,8 @@ def double_normalization(logits: Tensor,
     return (attn / (eps + attn.sum(dim=memory_dim, keepdim=True))).to(logits.dtype)
 
 
-@MODELS.register_module()
-class ExternalAttention(BaseModule):
+@register_operator
+class ExternalAttention(AttnModule):
     """External attention on a ``(B, C, *spatial)`` feature map (Alg. 1 of the paper).
 
     ``M_k`` (``mk``) maps the C channels of each position to S slot logits, ``M_v`` (``mv``)
@@ -103,8 +92,8 @@ class ExternalAttention(BaseModule):
                  eps: float = 1e-9,
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
-        _check_positive_int('ExternalAttention', 'channels', channels)
-        _check_positive_int('ExternalAttention', 'memory_size', memory_size)
+        check_int('ExternalAttention', 'channels', channels)
+        check_int('ExternalAttention', 'memory_size', memory_size)
         _check_prob('ExternalAttention', 'attn_drop', attn_drop)
         self.channels = channels
         self.memory_size = memory_size
@@ -143,17 +132,24 @@ class ExternalAttention(BaseModule):
                              f'*spatial), got {tuple(x.shape)}')
         shape = x.shape
         x = x.flatten(2)  # (B, C, N)
-        attn = self.mk(x)  # (B, S, N)
+        # slot logits in the weights' precision under autocast: the softmax over positions
+        # sharpens with the activations, and half-precision logits then lose the gradient
+        attn = outside_autocast(self.mk, x, self.mk.weight.dtype)  # (B, S, N)
         attn = double_normalization(attn, token_dim=2, memory_dim=1, eps=self.eps)
         attn = self.attn_drop(attn)
         return self.mv(attn).reshape(shape)  # (B, C, N) -> (B, C, *spatial)
+
+    def flops(self, input_hw) -> int:
+        """Multiply-adds on an ``H x W`` map: ``M_k`` and ``M_v``, ``C S`` each per position."""
+        h, w = to_hw(input_hw)
+        return 2 * self.channels * self.memory_size * h * w
 
     def extra_repr(self) -> str:
         return f'channels={self.channels}, memory_size={self.memory_size}'
 
 
-@MODELS.register_module()
-class ExternalAttentionBlock(BaseModule):
+@register_operator
+class ExternalAttentionBlock(AttnModule):
     """The official EANet residual unit around :class:`ExternalAttention`.
 
     ``out = act(x + norm(conv_out(EA(conv_in(x)))))`` with 1x1 convolutions (``conv_in`` with
@@ -201,7 +197,7 @@ class ExternalAttentionBlock(BaseModule):
                  zero_init: bool = False,
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
-        _check_positive_int('ExternalAttentionBlock', 'in_channels', in_channels)
+        check_int('ExternalAttentionBlock', 'in_channels', in_channels)
         if norm_cfg is not None and not isinstance(norm_cfg, dict):
             raise TypeError('ExternalAttentionBlock: norm_cfg must be a dict or None, got '
                             f'{norm_cfg!r}')
@@ -242,9 +238,15 @@ class ExternalAttentionBlock(BaseModule):
         else:
             self._official_init()
 
+    def flops(self, input_hw) -> int:
+        """Multiply-adds on an ``H x W`` map: the two 1x1 convs and the external attention."""
+        h, w = to_hw(input_hw)
+        return 2 * self.in_channels**2 * h * w + self.ea.flops((h, w))
+
     def forward(self, x: Tensor) -> Tensor:
         identity = x
-        out = self.conv_in(x)
+        # conv_in feeds the slot logits: in the weights' precision under autocast, as EA's mk
+        out = outside_autocast(self.conv_in, x, self.conv_in.weight.dtype)
         out = self.ea(out)
         out = self.conv_out(out)
         if self.norm is not None:
@@ -252,8 +254,8 @@ class ExternalAttentionBlock(BaseModule):
         return self.act(out + identity)
 
 
-@MODELS.register_module()
-class MultiHeadExternalAttention(BaseModule):
+@register_operator
+class MultiHeadExternalAttention(AttnModule):
     """Multi-head external attention of EAMLP (Sec. 3.4, Alg. 2) on ``(B, N, C)`` tokens.
 
     The tokens are first widened by ``expansion`` (official ``coef = 4``) and split into
@@ -289,9 +291,9 @@ class MultiHeadExternalAttention(BaseModule):
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
         owner = 'MultiHeadExternalAttention'
-        _check_positive_int(owner, 'embed_dims', embed_dims)
-        _check_positive_int(owner, 'num_heads', num_heads)
-        _check_positive_int(owner, 'expansion', expansion)
+        check_int(owner, 'embed_dims', embed_dims)
+        check_int(owner, 'num_heads', num_heads)
+        check_int(owner, 'expansion', expansion)
         if embed_dims % num_heads:
             raise ValueError(f'{owner}: num_heads={num_heads} must divide '
                              f'embed_dims={embed_dims}')
@@ -300,7 +302,7 @@ class MultiHeadExternalAttention(BaseModule):
                 raise ValueError(f'{owner}: memory_size=None needs expansion to divide 256, '
                                  f'got expansion={expansion}; pass memory_size explicitly')
             memory_size = 256 // expansion
-        _check_positive_int(owner, 'memory_size', memory_size)
+        check_int(owner, 'memory_size', memory_size)
         _check_prob(owner, 'attn_drop', attn_drop)
         _check_prob(owner, 'proj_drop', proj_drop)
         self.embed_dims = embed_dims
@@ -339,6 +341,13 @@ class MultiHeadExternalAttention(BaseModule):
         attn = self.attn_drop(attn)
         x = self.mv(attn).transpose(1, 2).reshape(B, N, -1)  # (B, N, heads * head_dims)
         return self.proj_drop(self.proj(x))
+
+    def flops(self, input_hw) -> int:
+        """Multiply-adds for ``H * W`` tokens: expand, the memories of every head, proj."""
+        h, w = to_hw(input_hw)
+        n, hidden = h * w, self.embed_dims * self.expansion
+        return (2 * self.embed_dims * hidden
+                + 2 * self.num_heads * self.head_dims * self.memory_size) * n
 
     def extra_repr(self) -> str:
         return (f'embed_dims={self.embed_dims}, num_heads={self.num_heads} '

@@ -4,18 +4,18 @@ Paper: "Local Attention Layers for Vision Transformers" (withdrawn from ICLR 202
 ICME 2023). No reference implementation exists (the linked repository holds none), so every
 ambiguous line of Sec. 3.1 is an argument of :class:`LALayer` whose default is the reading that
 reproduces the paper's Table 1 (parameters and FLOPs) and trains stably. The readings and the
-reasons for them are in the class docstring; ``tools/analysis_tools/la_layer_complexity.py``
-checks the counts against Tables 1-2.
+reasons for them are in ``docs/dev/la_layer_readings.md``;
+``tools/analysis_tools/la_layer_complexity.py`` checks the counts against Tables 1-2.
 """
 import math
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmengine.model import BaseModule
 from torch.autograd.function import once_differentiable
 
-from mmattn.registry import MODELS
+from .attention import outside_autocast
+from .base import AttnOperator, check_choice, check_int, check_number, register_operator, to_hw
 
 # Accepted values of every string option; the first one is the default.
 _CHOICES = dict(
@@ -28,20 +28,6 @@ _CHOICES = dict(
 )
 # Dimensions of the raw (B, 2, H, W) offset map that one normaliser scalar covers.
 _SCOPE_DIMS = dict(image=(1, 2, 3), image_axis=(2, 3), position=(1, ))
-
-
-def _as_int(name, value, minimum):
-    """A conv-style int or pair of equal ints (LA windows are square) -> int."""
-    if isinstance(value, (tuple, list)):
-        if len(value) != 2 or value[0] != value[1]:
-            raise ValueError(f'LALayer: {name}={value!r} must be an int or a pair of '
-                             'equal ints (the LA window is square)')
-        value = value[0]
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f'LALayer: {name}={value!r} must be an int')
-    if value < minimum:
-        raise ValueError(f'LALayer: {name}={value} must be >= {minimum}')
-    return value
 
 
 def _autocast_on(device_type):
@@ -107,8 +93,8 @@ class _LocalAttention(torch.autograd.Function):
         return grad_q, grad_k, grad_v, grad_bias, None
 
 
-@MODELS.register_module()
-class LALayer(BaseModule):
+@register_operator
+class LALayer(AttnOperator):
     r"""LA-layer: a drop-in replacement for a bottleneck's 3x3 conv.
 
     For every query pixel ``t`` the layer attends, per head, over ``k x k`` keys and values
@@ -126,65 +112,9 @@ class LALayer(BaseModule):
     as a zero-padded conv or ``F.unfold`` does. With zero offsets the layer is exactly plain local
     (SASA-style) attention over the k x k window.
 
-    Readings of the paper (each a keyword argument; the default first):
-
-    - ``offset_mode`` ("k_t' + dp'_t'" in Eq. 8 adds a 2-D offset to a d-dim key):
-      ``'sample'`` samples keys and values at the deformed positions, as DCN and DAT do.
-      ``'add'`` keeps the fixed window and reads dp' as the "learned position bias" the text
-      mentions: ``k~ = k + W (delta + dp')`` with a learned ``W`` (2 -> out_channels).
-    - ``offset_anchor`` (which pixel's offset moves a key): ``'query'`` shifts the query's whole
-      window by the query's offset (one region per pixel, Fig. 1b; the paper contrasts this with
-      DAT's offsets shared by a group of queries); ``'key'`` moves each key by the offset
-      predicted at the key's own pixel (equivalent to warping K and V once).
-    - ``value_mode`` (where v sits in Eq. 8): read literally, ``v_t * sum(k~ * q_t) / sum(k~)``
-      reduces to ``v_t * q_t`` and the offsets drop out. ``'inside_softmax'`` is Eq. 6 with
-      deformed keys and values (above). ``'outside'`` keeps Eq. 8's layout with a softmax:
-      ``y_t = v_t * sum_t' softmax(q_t . k~_t' / sqrt(d)) k~_t'`` (values are not sampled).
-    - ``offset_norm`` (Eq. 7, ``l * dp / (max(dp) + |min(dp)|)``, is no bound when max and min
-      share a sign): ``'absmax'``: ``l * dp / (max|dp| + eps)``, ``|dp'| <= l`` always;
-      ``'maxmin'``: Eq. 7 literally, then clamped to ``[-l, l]``; ``'tanh'``: ``l * tanh(dp)``.
-      The offsets are not rounded ("we first round up the offsets" would cut the gradient).
-    - ``offset_norm_scope`` (what the max in Eq. 7 runs over; unsaid): ``'image'``: one scalar
-      per image over all positions and both axes, so the offset field is only rescaled (every
-      vector keeps its direction and relative length; no coupling between the images of a
-      batch); ``'image_axis'``: per image and per axis (stretches x and y apart);
-      ``'position'``: per pixel over (dx, dy) (every offset then reaches the border of the
-      region: only directions are learned). Unused by ``'tanh'``.
-    - ``offset_hidden_ratio``: width of the offset net's 3x3 conv, ``in_channels * ratio``
-      (rounded up to a multiple of ``groups``), with the replaced conv's ``groups``. 0.25
-      reproduces Table 1 (LA-ResNet-50 20.84M / 3.34 GMACs vs 21.0M / 3.4G; LA-ResNeXt-50
-      24.45M / 4.19G vs 24.2M / 4.2G); a full-width offset conv gives 29.3M.
-    - ``groups``: q, k, v and the offset net's 3x3 conv use the replaced conv's groups (32 for
-      ResNeXt 32x4d; an ungrouped LA-layer there gives 50.0M against the paper's 24.2M).
-      The 1x1 offset head (hidden -> 2) is dense. Heads are contiguous channel blocks.
-    - ``stride_mode`` (stride-2 blocks; unsaid): ``'pool_first'`` average-pools the input
-      (3x3, stride s, padding 1, so output pixel i sits where the strided conv's does, and the
-      size is ``ceil(H / s)``), then attends at the low resolution (3.34 GMACs for
-      LA-ResNet-50, Table 1's 3.4G); ``'pool_after'`` attends at full resolution, then pools
-      (3.96G).
-    - Initialisation: the offset head gets ``normal(0, offset_init_std)``, never zeros. The
-      absmax/maxmin normalisers are scale invariant in the head's weight, so a zero head
-      divides ~0 by ``eps`` (gradients ~``l / eps``; seen: 4.9e8), and any scale gives the same
-      forward while the head's gradient scales like ``1 / |w|``. Default (``None``): under
-      absmax/maxmin the fan-in std ``C_hid ** -0.5`` (measured at C=64, 28x28: the head's
-      |grad|/|w| is then ~3x that of q_proj; with std 0.01 it is ~2000x, a huge effective
-      learning rate); under ``'tanh'`` 0.01, so training starts near plain local attention
-      with tanh in its linear range (as DCN's zero init). mmdet's ResNet applies Kaiming
-      (fan-out: std 1 on a 2-channel head) to every Conv2d first; :meth:`init_weights` then
-      re-initialises the head.
-    - ``dilation`` (dilated stages of DeepLabV3) spreads the window and the offset bound by
-      ``dilation``, keeping the pretrained geometry, as a dilated 3x3 conv does.
-
-    Memory: one ``grid_sample`` per map (K and V, each ``(B, C, H, W)``) with one
-    ``(B, k^2*H, W, 2)`` grid shared by both, then an attention core (``_LocalAttention``)
-    that loops over heads, so the ``q * k~`` and ``a * v~`` products exist for one head at a
-    time (``k^2 * d`` floats per pixel) and are not kept, and whose backward writes the k~ and
-    v~ gradients into one buffer each. Per pixel of the attended map, autograd keeps about
-    ``C_in + 3 C_out + 2 k^2 C_out + m k^2 + 2 C_hid + 2 k^2 + 4`` floats
-    (x; q, k, v; the sampled k~, v~, which bilinear deformation inherently makes k^2 per pixel;
-    the attention; the offset net's hidden map; the grid; raw and normalised offsets): 1534
-    for C=64 (k=3, m=8), 24x the replaced conv's 64 (its input). ``--bench`` of
-    ``tools/analysis_tools/la_layer_complexity.py`` measures it.
+    Every ambiguous line of the paper is a keyword argument whose default is the reading that
+    reproduces Table 1 and trains stably; the readings, the initialisation of the offset head
+    and the memory per pixel are explained in ``docs/dev/la_layer_readings.md``.
 
     Args:
         in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias: as for
@@ -194,11 +124,21 @@ class LALayer(BaseModule):
         num_heads (int): m. Default 8 (paper, Sec. 4.1).
         region_size (int): L, the side of the region a deformed window stays in; ``L - k`` even.
             Default 7 (paper, Sec. 4.1), so ``l = 2`` for k = 3.
-        offset_mode, offset_anchor, value_mode, offset_norm, offset_norm_scope, stride_mode
-            (str): the readings above.
+        offset_mode (str): ``'sample'`` (k and v sampled at the deformed positions) or
+            ``'add'`` (fixed window, dp' as a learned position bias on the keys).
+        offset_anchor (str): ``'query'`` (the query's offset moves its whole window) or
+            ``'key'`` (each key moves by its own pixel's offset).
+        value_mode (str): ``'inside_softmax'`` (Eq. 6 with deformed keys and values) or
+            ``'outside'`` (Eq. 8's layout, ``v_t * sum softmax(q . k~) k~``).
+        offset_norm (str): Eq. 7's bound: ``'absmax'``, ``'maxmin'`` (as printed, clamped) or
+            ``'tanh'``.
+        offset_norm_scope (str): what the max of Eq. 7 runs over: ``'image'``,
+            ``'image_axis'`` or ``'position'``.
+        stride_mode (str): stride-2 blocks: ``'pool_first'`` (pool 3x3/s, then attend) or
+            ``'pool_after'``.
         offset_hidden_ratio (float): offset net width / in_channels. Default 0.25.
         offset_init_std (float, optional): std of the offset head's normal init. Default None:
-            ``C_hid ** -0.5`` under absmax/maxmin, 0.01 under tanh (see above).
+            ``C_hid ** -0.5`` under absmax/maxmin, 0.01 under tanh (why: the readings note).
         eps (float): added to the normaliser's denominator. Default 1e-6.
         init_cfg (dict, optional): mmengine init config.
     """
@@ -227,16 +167,12 @@ class LALayer(BaseModule):
                  offset_init_std=None,
                  eps=1e-6,
                  init_cfg=None):
-        super().__init__(init_cfg)
-        in_channels = _as_int('in_channels', in_channels, 1)
-        out_channels = _as_int('out_channels', out_channels, 1)
-        kernel_size = _as_int('kernel_size', kernel_size, 1)
-        stride = _as_int('stride', stride, 1)
-        dilation = _as_int('dilation', dilation, 1)
-        padding = _as_int('padding', padding, 0)
-        groups = _as_int('groups', groups, 1)
-        num_heads = _as_int('num_heads', num_heads, 1)
-        region_size = _as_int('region_size', region_size, 1)
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                         groups, bias, init_cfg=init_cfg)
+        kernel_size, stride, padding, dilation, groups = (
+            self.kernel_size, self.stride, self.padding, self.dilation, self.groups)
+        num_heads = check_int('LALayer', 'num_heads', num_heads, 1)
+        region_size = check_int('LALayer', 'region_size', region_size, 1)
         if kernel_size % 2 == 0:
             raise ValueError(f'LALayer: kernel_size={kernel_size} must be odd (the window is '
                              'centred on its query)')
@@ -259,33 +195,18 @@ class LALayer(BaseModule):
                        value_mode=value_mode, offset_norm=offset_norm,
                        offset_norm_scope=offset_norm_scope, stride_mode=stride_mode)
         for name, value in options.items():
-            if value not in _CHOICES[name]:
-                raise ValueError(f'LALayer: {name}={value!r} is not one of {_CHOICES[name]}')
-        if not isinstance(bias, bool):
-            raise TypeError(f'LALayer: bias={bias!r} must be a bool')
-        if not isinstance(offset_hidden_ratio, (int, float)) or not offset_hidden_ratio > 0:
-            raise ValueError(f'LALayer: offset_hidden_ratio={offset_hidden_ratio!r} must be a '
-                             'number > 0')
-        if offset_init_std is not None and (isinstance(offset_init_std, bool)
-                                            or not isinstance(offset_init_std, (int, float))
-                                            or offset_init_std < 0):
-            raise ValueError(f'LALayer: offset_init_std={offset_init_std!r} must be None '
-                             '(automatic) or a number >= 0')
+            check_choice('LALayer', name, value, _CHOICES[name])
+        check_number('LALayer', 'offset_hidden_ratio', offset_hidden_ratio, low=0,
+                     low_open=True)
+        if offset_init_std is not None:
+            check_number('LALayer', 'offset_init_std', offset_init_std, low=0)
         if offset_init_std == 0 and offset_norm != 'tanh':
             raise ValueError(
                 f'LALayer: offset_init_std=0 is not accepted with offset_norm={offset_norm!r}: '
                 'a zero offset head makes the max normaliser divide ~0 by eps and its gradients '
                 "explode; use a small std > 0 (or offset_norm='tanh')")
-        if not isinstance(eps, (int, float)) or not eps > 0:
-            raise ValueError(f'LALayer: eps={eps!r} must be a number > 0')
+        check_number('LALayer', 'eps', eps, low=0, low_open=True)
 
-        self.in_channels = in_channels
-        self.out_channels = out_channels
-        self.kernel_size = kernel_size
-        self.stride = stride
-        self.padding = padding
-        self.dilation = dilation
-        self.groups = groups
         self.num_heads = num_heads
         self.head_channels = out_channels // num_heads
         self.region_size = region_size
@@ -354,7 +275,11 @@ class LALayer(BaseModule):
 
         ``x`` is the map that is attended (the pooled input under ``'pool_first'``).
         """
-        dp = self.offset_head(self.offset_act(self.offset_conv(x)))
+        # the offset net in the weights' precision under autocast: at large activations a
+        # half-precision offset moves the samples enough to change the sharp softmax over
+        # them, and its gradient (x loss scale) overflows float16 (issue 16)
+        dp = outside_autocast(lambda t: self.offset_head(self.offset_act(self.offset_conv(t))),
+                              x, self.offset_head.weight.dtype)
         # positions x + offset in at least fp32: bfloat16 holds 160 + 0.3 only to 1 px
         dp = dp.to(torch.promote_types(dp.dtype, torch.float32))
         if self.offset_norm == 'tanh':
@@ -421,8 +346,10 @@ class LALayer(BaseModule):
     def _attend(self, x):
         b, _, h, w = x.shape
         m, d = self.num_heads, self.head_channels
-        q = self.q_proj(x).view(b, m, d, h, w)
-        k = self.k_proj(x)
+        # q and k in the weights' precision under autocast (see outside_autocast); v, whose
+        # rounding the softmax does not amplify, stays in autocast's dtype
+        q = outside_autocast(self.q_proj, x, self.q_proj.weight.dtype).view(b, m, d, h, w)
+        k = outside_autocast(self.k_proj, x, self.k_proj.weight.dtype)
         v = self.v_proj(x)
         disp = self._displacements(self.offsets(x))
         sampled_maps = [k] if self.value_mode == 'outside' else [k, v]
@@ -503,7 +430,8 @@ class LALayer(BaseModule):
         parts['pooling'] = 9 * pooled_channels * ho * wo if s > 1 else 0
         return parts
 
-    def flops(self, h, w):
-        """Multiply-adds for one ``h x w`` input image, paper convention (see
-        :meth:`flops_breakdown`)."""
+    def flops(self, input_hw, w=None):
+        """Multiply-adds for one input image of size ``input_hw`` (H, W), paper convention
+        (see :meth:`flops_breakdown`). ``flops(h, w)`` is accepted too."""
+        h, w = to_hw(input_hw if w is None else (input_hw, w))
         return self.flops_breakdown(h, w)['total']

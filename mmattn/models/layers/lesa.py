@@ -28,15 +28,16 @@ Differences from the official module, each keeping the official numbers at its f
 - stride 2 pools with ``ceil_mode=True`` so odd sizes give ``ceil(H / 2)`` like the 3x3 conv it
   replaces; for even sizes this is the official ``AvgPool2d(2)``.
 """
-from typing import Optional, Sequence, Tuple, Union
+import math
+from typing import Optional, Tuple, Union
 
 import torch
 from mmcv.cnn import build_norm_layer
-from mmengine.model import BaseModule
 from torch import Tensor, nn
 
-from mmattn.registry import MODELS
-from .attention import check_attn_impl, relative_attention, resolve_path
+from .attention import (autocast_off, check_attn_impl, norm_in_own_dtype, relative_attention,
+                        resolve_path)
+from .base import AttnOperator, check_choice, check_int, register_operator, to_hw
 from .position import check_beyond_max, slice_relative_table, to_2tuple_size
 
 LESA_FUSIONS = ('dynamic', 'static', 'none')
@@ -45,17 +46,15 @@ LESA_PE_TYPES = ('detection_qr', 'classification')
 
 
 def build_norm(norm_cfg: dict, num_features: int) -> nn.Module:
+    if norm_cfg.get('type') == 'GN' and num_features % norm_cfg.get('num_groups', 1):
+        # a GroupNorm backbone (num_groups=32) also norms the 2 * num_heads stacked logits:
+        # as many groups as divide them
+        norm_cfg = dict(norm_cfg, num_groups=math.gcd(norm_cfg['num_groups'], num_features))
     return build_norm_layer(norm_cfg, num_features)[1]
 
 
-def _choice(owner: str, name: str, value, choices: Sequence):
-    if value not in choices:
-        raise ValueError(f'{owner}: {name}={value!r} is not one of {tuple(choices)}')
-    return value
-
-
-@MODELS.register_module()
-class LESA(BaseModule):
+@register_operator
+class LESA(AttnOperator):
     """Locally Enhanced Self-Attention, a drop-in for a bottleneck's 3x3 conv (+ its norm).
 
     Args:
@@ -85,7 +84,9 @@ class LESA(BaseModule):
             block attends at its input, so its tables are built for ``stride * max_size`` (the
             official layer4[0] tables at 1024 are sized 64).
         beyond_max: ``'interpolate'`` or ``'error'`` for larger inputs (see :mod:`.position`).
-        norm_cfg: config of every internal norm.
+        norm_cfg: config of every internal norm (default ``dict(type='BN')``; inside
+            ``AttnResNet`` the backbone's ``norm_cfg``; a GroupNorm takes as many groups as
+            divide the logit norm's ``2 * num_heads`` channels).
         attn_impl: ``'auto'`` | ``'explicit'`` | ``'fused'`` | None (module default).
         init_cfg: mmengine ``init_cfg`` (the default init is the official one).
     """
@@ -111,31 +112,23 @@ class LESA(BaseModule):
                  norm_cfg: Optional[dict] = None,
                  attn_impl: Optional[str] = None,
                  init_cfg=None):
-        super().__init__(init_cfg=init_cfg)
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                         groups, bias, init_cfg=init_cfg)
         owner = type(self).__name__
-        self.fusion = _choice(owner, 'fusion', fusion, LESA_FUSIONS)
-        self.unary = _choice(owner, 'unary', unary, LESA_UNARIES)
-        self.pe_type = _choice(owner, 'pe_type', pe_type, LESA_PE_TYPES)
+        self.fusion = check_choice(owner, 'fusion', fusion, LESA_FUSIONS)
+        self.unary = check_choice(owner, 'unary', unary, LESA_UNARIES)
+        self.pe_type = check_choice(owner, 'pe_type', pe_type, LESA_PE_TYPES)
         self.beyond_max = check_beyond_max(beyond_max, owner)
         if attn_impl is not None:
             check_attn_impl(attn_impl, owner)
         self.attn_impl = attn_impl
-        if kernel_size not in (3, (3, 3)):
-            raise ValueError(f'{owner}: kernel_size={kernel_size!r} is not supported (accepted: 3)')
-        stride = stride[0] if isinstance(stride, tuple) and len(set(stride)) == 1 else stride
-        if stride not in (1, 2):
-            raise ValueError(f'{owner}: stride={stride!r} is not supported (accepted: 1, 2)')
-        dilation = dilation[0] if isinstance(dilation, tuple) and len(set(dilation)) == 1 \
-            else dilation
-        if not (isinstance(dilation, int) and dilation >= 1):
-            raise ValueError(f'{owner}: dilation={dilation!r} must be a positive int')
-        if groups != 1:
+        self.check_accepted('kernel_size', (3, ))
+        self.check_accepted('stride', (1, 2))
+        if self.groups != 1:
             raise ValueError(f'{owner}: groups={groups!r} is not supported (accepted: 1; the '
                              f'unary conv is grouped by num_heads)')
-        if bias:
-            raise ValueError(f'{owner}: bias={bias!r} is not supported (accepted: False)')
-        if not (isinstance(num_heads, int) and num_heads >= 1):
-            raise ValueError(f'{owner}: num_heads={num_heads!r} must be a positive int')
+        self.check_accepted('bias', (False, ), bias)
+        num_heads = check_int(owner, 'num_heads', num_heads, 1)
         if out_channels % (2 * num_heads) != 0:
             raise ValueError(f'{owner}: num_heads={num_heads} must divide out_channels='
                              f'{out_channels} into an even number of channels per head '
@@ -144,11 +137,8 @@ class LESA(BaseModule):
             raise ValueError(f'{owner}: num_heads={num_heads} must divide in_channels='
                              f'{in_channels} (unary conv groups)')
         norm_cfg = dict(type='BN') if norm_cfg is None else norm_cfg
+        stride, dilation = self.stride, self.dilation
 
-        self.in_channels = in_channels
-        self.out_channels = out_channels
-        self.stride = stride
-        self.dilation = dilation
         self.groups = num_heads  # official attribute name for the head count
         self.num_heads = num_heads
         self.qk_planes = out_channels // num_heads // 2
@@ -202,8 +192,16 @@ class LESA(BaseModule):
 
     # ------------------------------------------------------------------------------------------
     def _norm(self, norm: nn.Module, x: Tensor) -> Tensor:
-        # official BatchNorm1d over (N, C, L) == 2-d norm over (N, C, L, 1)
-        return norm(x.unsqueeze(-1)).squeeze(-1)
+        # official BatchNorm1d over (N, C, L) == 2-d norm over (N, C, L, 1). Input and incoming
+        # gradient are made contiguous (no-ops unless the input map was channels_last): torch
+        # 2.13's CPU BatchNorm backward returns a wrong input gradient when one of them is
+        # contiguous and the other channels_last-strided, which (N, C, L, 1) views of
+        # channels_last maps are (issue 16; repro in tests/test_reliability/
+        # test_rel_channels_last.py; the CUDA SyncBN analogue was pytorch/pytorch#64100)
+        y = norm(x.unsqueeze(-1).contiguous())
+        if y.requires_grad:
+            y.register_hook(lambda g: None if g is None else g.contiguous())
+        return y.squeeze(-1)
 
     def _qkv(self, x: Tensor):
         n, _, h, w = x.shape
@@ -241,13 +239,13 @@ class LESA(BaseModule):
         # overflow (|l| > 65504 -> inf -> NaN); the result is cast back to q's dtype
         dtype = q.dtype
         work = torch.promote_types(dtype, torch.float32)
-        with torch.autocast(x.device.type, enabled=False):
+        with autocast_off(x.device.type):
             q, k, v = q.to(work), k.to(work), v.to(work)
             q_emb, k_emb, v_emb = q_emb.to(work), k_emb.to(work), v_emb.to(work)
             qk = torch.einsum('bgci,bgcj->bgij', q, k)
             qr = torch.einsum('bgci,cij->bgij', q, q_emb)
             kr = torch.einsum('bgcj,cji->bgij', k, k_emb)
-            logits = self.bn_similarity(torch.cat([qk, qr, kr], dim=1))
+            logits = norm_in_own_dtype(self.bn_similarity, torch.cat([qk, qr, kr], dim=1))
             attn = logits.view(n, 3, G, L, L).sum(1).softmax(dim=-1)
             sv = torch.einsum('bgij,bgcj->bgci', attn, v).to(dtype)
             sve = torch.einsum('bgij,cij->bgci', attn, v_emb).to(dtype)
@@ -275,6 +273,32 @@ class LESA(BaseModule):
         if self.stride > 1:
             out = self.pooling(out)
         return out
+
+    def last_norm_names(self) -> Tuple[str, ...]:
+        # out = gate * bn_output(.) + bn_x(.): both zero gives a zero output
+        return ('bn_output', ) if self.fusion == 'none' else ('bn_output', 'bn_x')
+
+    def flops(self, input_hw) -> int:
+        """Multiply-adds of one image on the explicit path: the 1x1 q/k/v conv, the logits
+        against keys and the relative tables (all ``2L - 1`` offsets, as the official
+        ``rel_to_abs``), the weighted sum(s), and the unary and gate convs (a DCN unary as a
+        conv plus its offset conv). Attention and the unary run at the input size; the
+        stride-2 pooling is not counted."""
+        h, w = to_hw(input_hw)
+        L, C, G = h * w, self.out_channels, self.num_heads
+        cq, cv = self.qk_planes, self.v_planes
+        macs = self.in_channels * 2 * C * L
+        if self.pe_type == 'detection_qr':
+            macs += G * L * (cq * (2 * w - 1) + cq * (2 * h - 1) + L * (cq + cv))
+        else:  # q.k, q.r, k.r logits; value and value-embedding sums
+            macs += G * L * L * (3 * cq + 2 * cv)
+        if self.fusion != 'none':
+            macs += (self.in_channels // G * C * 9 + C * C) * L
+            if self.unary == 'dcn':
+                macs += self.in_channels * 18 * 9 * L  # conv_offset: 2 x 3 x 3 offsets
+        if self.fusion == 'dynamic':
+            macs += (2 * C * C + C * C) * L
+        return macs
 
     def extra_repr(self) -> str:
         return (f'{self.in_channels}, {self.out_channels}, stride={self.stride}, '

@@ -26,6 +26,9 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
+from .attention import outside_autocast
+from .base import AttnModule, check_choice, check_int, register_operator, to_hw
+
 __all__ = ['eca_kernel_size', 'MRLAProjection', 'MRLALight', 'MRLABase']
 
 _LAMBDA_INITS = ('randn', 'zeros', 'ones')
@@ -43,7 +46,8 @@ def eca_kernel_size(channels: int, gamma: int = 2, b: int = 1) -> int:
     return t if t % 2 else t + 1
 
 
-class MRLAProjection(nn.Module):
+@register_operator
+class MRLAProjection(AttnModule):
     """Query, key and value of one layer, shared by MRLA-light and MRLA-base.
 
     Query and key are ECA-style: a 1-D convolution (one input and output channel, no bias)
@@ -62,8 +66,7 @@ class MRLAProjection(nn.Module):
 
     def __init__(self, channels: int, head_channels: int, kernel_size: Optional[int] = None):
         super().__init__()
-        if not isinstance(channels, int) or channels < 1:
-            raise ValueError(f'MRLA: channels={channels!r} must be a positive int')
+        channels = check_int('MRLA', 'channels', channels, 1)
         if not isinstance(head_channels, int) or head_channels < 1 or channels % head_channels:
             raise ValueError(f'MRLA: head_channels={head_channels!r} must be a positive int '
                              f'dividing channels={channels}')
@@ -81,14 +84,24 @@ class MRLAProjection(nn.Module):
         self.Wk = nn.Conv1d(1, 1, kernel_size, padding=pad, bias=False)
         self.Wv = nn.Conv2d(channels, channels, 3, padding=1, groups=channels, bias=False)
 
+    def flops(self, input_hw) -> int:
+        """Multiply-adds: the two 1-D convs over the pooled channels and the depthwise 3x3."""
+        h, w = to_hw(input_hw)
+        return 2 * self.kernel_size * self.channels + 9 * self.channels * h * w
+
     def forward(self, x: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
-        b, c = x.shape[:2]
-        if c != self.channels:
-            raise ValueError(f'MRLA: input has {c} channels, the module was built for '
-                             f'channels={self.channels}')
+        if x.dim() != 4 or x.shape[1] != self.channels:
+            raise ValueError(f'MRLA: expected input (N, {self.channels}, H, W) for '
+                             f'channels={self.channels}, got '
+                             f'{tuple(x.shape)}')
+        b = x.shape[0]
         y = x.mean(dim=(2, 3)).unsqueeze(1)  # GAP as a (B, 1, C) sequence
-        q = self.Wq(y).view(b, self.num_heads, self.head_channels)
-        k = self.Wk(y).view(b, self.num_heads, self.head_channels)
+        # q and k (B x C floats) in the weights' precision under autocast: the gate or softmax
+        # over q.k saturates at large activations, where half-precision q, k lose its gradient
+        q = outside_autocast(self.Wq, y, self.Wq.weight.dtype).view(b, self.num_heads,
+                                                                     self.head_channels)
+        k = outside_autocast(self.Wk, y, self.Wk.weight.dtype).view(b, self.num_heads,
+                                                                     self.head_channels)
         v = self.Wv(x)
         return q, k, v
 
@@ -97,7 +110,8 @@ class MRLAProjection(nn.Module):
                 f'kernel_size={self.kernel_size}')
 
 
-class MRLALight(nn.Module):
+@register_operator
+class MRLALight(AttnModule):
     """MRLA-light (Eq. 8): ``sigmoid(<q_h, k_h> / sqrt(d)) * v_h + lambda_t * identity``.
 
     Query and key of the same layer give one scalar gate per head (the linearised form of
@@ -125,9 +139,7 @@ class MRLALight(nn.Module):
                  kernel_size: Optional[int] = None, use_lambda: bool = True,
                  lambda_init: str = 'randn', record_attention: bool = False):
         super().__init__()
-        if lambda_init not in _LAMBDA_INITS:
-            raise ValueError(f'MRLALight: lambda_init={lambda_init!r} is not one of '
-                             f'{_LAMBDA_INITS}')
+        check_choice('MRLALight', 'lambda_init', lambda_init, _LAMBDA_INITS)
         self.mrla = MRLAProjection(channels, head_channels, kernel_size)
         self.use_lambda = bool(use_lambda)
         self.lambda_init = lambda_init
@@ -149,7 +161,10 @@ class MRLALight(nn.Module):
         gate = torch.sigmoid((q * k).sum(-1) * self.mrla.head_channels ** -0.5)  # (B, heads)
         if self.record_attention:
             self.last_attention = gate.detach()
-        out = (v.view(b, self.num_heads, -1, h, w) * gate.view(b, -1, 1, 1, 1)).view(b, c, h, w)
+        # explicit sizes: with an empty batch a -1 cannot be inferred
+        out = v.view(b, self.num_heads, self.mrla.head_channels, h, w) * gate.view(
+            b, self.num_heads, 1, 1, 1)
+        out = out.view(b, c, h, w)
         if self.use_lambda:
             if identity is None:
                 raise ValueError('MRLALight: identity (the block input after the shortcut '
@@ -157,11 +172,16 @@ class MRLALight(nn.Module):
             out = out + self.lambda_t * identity
         return out
 
+    def flops(self, input_hw) -> int:
+        """Multiply-adds of the projections (the gate and the sums are element-wise)."""
+        return self.mrla.flops(input_hw)
+
     def extra_repr(self) -> str:
         return f'use_lambda={self.use_lambda}, lambda_init={self.lambda_init!r}'
 
 
-class MRLABase(nn.Module):
+@register_operator
+class MRLABase(AttnModule):
     """MRLA-base (Eq. 6): block ``t`` attends over the keys/values of blocks ``1..t`` of its
     stage; one softmax per head (heads of 16 channels, official).
 
@@ -208,6 +228,14 @@ class MRLABase(nn.Module):
     def num_heads(self) -> int:
         return self.mrla.num_heads
 
+    def flops(self, input_hw, history: int = 0) -> int:
+        """Multiply-adds at block ``history + 1`` of a stage (``history`` earlier blocks): the
+        projections, the query against ``t = history + 1`` keys, and the weighted sum of the
+        ``t`` value maps (element-wise ``addcmul``, ``t`` multiply-adds per value element)."""
+        h, w = to_hw(input_hw)
+        t, c = history + 1, self.mrla.channels
+        return self.mrla.flops((h, w)) + t * c + t * c * h * w
+
     def forward(self, x: Tensor, keys: Sequence[Tensor] = (),
                 values: Sequence[Tensor] = ()) -> Tuple[Tensor, Tensor, Tensor]:
         if len(keys) != len(values):
@@ -227,6 +255,6 @@ class MRLABase(nn.Module):
                 raise ValueError(f'MRLABase: value {s} of the history has shape '
                                  f'{tuple(v_s.shape)}, the current one {tuple(v.shape)}')
             a_s = attn[:, :, s].reshape(b, g, 1, 1, 1)
-            v_s = v_s.view(b, g, -1, h, w)
+            v_s = v_s.view(b, g, self.mrla.head_channels, h, w)
             out = v_s * a_s if out is None else torch.addcmul(out, v_s, a_s)
         return out.reshape(b, c, h, w), k, v

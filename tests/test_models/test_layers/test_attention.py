@@ -5,10 +5,11 @@ import torch
 from torch import nn
 
 import mmattn.models.layers.attention as attn_mod
+import mmattn.models.layers.attention.dispatch as dispatch_mod
 from mmattn.models.layers.attention import (batchnorm_logit_scale, default_attn_impl,
                                             expand_relative_logits, explicit_relative_attention,
-                                            get_default_attn_impl, logit_moments,
-                                            relative_attention, relative_query_logits)
+                                            logit_moments, relative_attention,
+                                            relative_query_logits)
 from mmattn.models.layers.position import slice_relative_table
 
 SIZES = [(4, 4), (3, 5), (5, 3), (1, 6), (3, 3)]
@@ -76,8 +77,9 @@ def test_translation_equivariance_of_attention_map():
         qf, kf = qg.reshape(1, 2, h * w, d), kg.reshape(1, 2, h * w, d)
         logits = qf @ kf.transpose(-1, -2) + expand_relative_logits(
             *relative_query_logits(qf, rh, rw, (h, w)), (h, w))
-        vv = torch.zeros(1, 2, h * w, 2)
-        _, probs = explicit_relative_attention(qf, kf, vv, rh, rw, (h, w), return_probs=True)
+        # identity values: the output rows are the attention probabilities
+        eye = torch.eye(h * w).expand(1, 2, h * w, h * w)
+        probs = explicit_relative_attention(qf, kf, eye, rh, rw, (h, w))
         return logits, probs
 
     small_logits, small_probs = run(q, k)
@@ -224,7 +226,7 @@ def test_logit_scale_checks_channels():
 
 def test_auto_path_and_logging(monkeypatch):
     logged = []
-    monkeypatch.setattr(attn_mod, 'print_log', lambda msg, **kw: logged.append((msg, kw)))
+    monkeypatch.setattr(dispatch_mod, 'print_log', lambda msg, **kw: logged.append((msg, kw)))
     inputs = _inputs(H=3, W=4)
     relative_attention(*inputs, (3, 4), logit_norm=nn.BatchNorm2d(6))
     assert 'fused' in logged[-1][0] and logged[-1][1]['level'] == 10   # logging.DEBUG
@@ -239,15 +241,17 @@ def test_auto_path_and_logging(monkeypatch):
 
 def test_module_default_switch(monkeypatch):
     logged = []
-    monkeypatch.setattr(attn_mod, 'print_log', lambda msg, **kw: logged.append(msg))
+    monkeypatch.setattr(dispatch_mod, 'print_log', lambda msg, **kw: logged.append(msg))
     inputs = _inputs(H=2, W=3)
-    assert get_default_attn_impl() == 'auto'
+    relative_attention(*inputs, (2, 3))
+    assert 'fused' in logged[-1] and 'auto' in logged[-1]  # the default is 'auto'
     with default_attn_impl('explicit'):
         relative_attention(*inputs, (2, 3))
         assert 'explicit' in logged[-1]
         relative_attention(*inputs, (2, 3), impl='fused')   # an argument beats the default
         assert 'fused' in logged[-1]
-    assert get_default_attn_impl() == 'auto'
+    relative_attention(*inputs, (2, 3))
+    assert 'fused' in logged[-1] and 'auto' in logged[-1]  # restored
 
 
 def test_bad_arguments():
