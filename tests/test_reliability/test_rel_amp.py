@@ -188,10 +188,12 @@ def test_close_to_float64(case, scale, precision, reference):
         assert err < bound, (case, scale, precision, name, err, bound)
 
 
-def test_every_registered_operator_is_covered():
-    """A registered operator without a case here would be tested with its defaults; the cases
-    must build (the names in VARIANTS are registry names)."""
-    assert set(VARIANTS) <= set(spatial_operators()), set(VARIANTS) - set(spatial_operators())
+def test_operator_names_resolve():
+    """The fallback and VARIANTS names are registry names of existing classes (a renamed
+    operator would otherwise drop out of the cases silently)."""
+    ops = spatial_operators()
+    assert all(cls is not None for cls in ops.values()), [n for n, c in ops.items() if not c]
+    assert set(VARIANTS) <= set(ops), set(VARIANTS) - set(ops)
 
 
 @pytest.mark.parametrize('name,cfg', [
