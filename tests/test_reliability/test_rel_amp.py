@@ -74,16 +74,10 @@ VARIANTS = {
         'LALayer-add-outside': dict(offset_mode='add', value_mode='outside'),
     },
 }
-# FALLBACK, until LESA / AAConv2d / LALayer are registered with base.register_operator
-# (issue 15, the ops helper's branch): then list_operators() is the list and this goes.
-FALLBACK_OPERATORS = ('LESA', 'AAConv2d', 'LALayer')
-
 
 def spatial_operators():
-    ops = {name: cls for name, cls in base.list_operators().items()}
-    for name in FALLBACK_OPERATORS:
-        ops.setdefault(name, MODELS.get(name))
-    return ops
+    """Every registered 3x3-conv replacement (the operator contract's list)."""
+    return base.list_operators()
 
 
 def _spatial_cases():

@@ -70,9 +70,6 @@ def _lesa(**kw):
     return dict(type='LESA', num_heads=2, **kw)
 
 
-# FALLBACK, until LESA / AAConv2d / LALayer are registered with base.register_operator
-# (issue 15, the ops helper's branch): then list_operators() is the list and this goes.
-FALLBACK_OPERATORS = ('LESA', 'AAConv2d', 'LALayer')
 # registry name -> {case: kwargs}; an operator without an entry runs with its defaults
 VARIANTS = {
     'LESA': {
@@ -96,10 +93,8 @@ VARIANTS = {
 
 
 def spatial_operators():
-    ops = dict(base.list_operators())
-    for name in FALLBACK_OPERATORS:
-        ops.setdefault(name, MODELS.get(name))
-    return ops
+    """Every registered 3x3-conv replacement (the operator contract's list)."""
+    return base.list_operators()
 
 
 def _cases():
