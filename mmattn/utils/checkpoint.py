@@ -101,7 +101,8 @@ def read_checkpoint(filename: str, map_location='cpu', trust: Optional[bool] = N
     if trust is None:
         trust = os.environ.get(TRUST_ENV, '0') == '1'
     if not osp.isfile(filename):
-        raise FileNotFoundError(f'checkpoint {filename!r} does not exist')
+        raise FileNotFoundError(f'checkpoint {filename!r} does not exist (looked for '
+                                f'{osp.abspath(filename)!r})')
     size = osp.getsize(filename)
     if size == 0:
         raise CheckpointReadError(
