@@ -44,29 +44,35 @@ def test_missing_and_corrupt_images_are_listed(coco):
     assert f'{images[4]} (does not decode as an image)' in str(info.value)
 
 
-def test_two_point_polygons_are_counted_and_warned_once(coco, caplog):
-    """mmdet's LoadAnnotations keeps a polygon only with >= 3 points and drops an instance
+def test_two_point_polygons_are_counted_and_warned_once(coco, monkeypatch):
+    """mmdet's LoadAnnotations keeps a polygon only with >= 3 points and ignores an instance
     whose polygons are all shorter, box included, without a word."""
+    from mmattn.utils import data_check
     path = coco / 'annotations' / 'instances_train2017.json'
     ann = json.loads(path.read_text())
     ann['annotations'][0]['segmentation'] = [[10.0, 10.0, 30.0, 30.0]]
     ann['annotations'][2]['segmentation'] = [[5.0, 5.0, 9.0, 9.0]]
     path.write_text(json.dumps(ann))
-    from mmengine.logging import MMLogger
-    logger = MMLogger.get_current_instance()
-    logger.propagate = True
-    with caplog.at_level(logging.WARNING):
-        summary = check_dataset(_dataset(coco))
+    logged = []
+    monkeypatch.setattr(data_check, 'print_log',
+                        lambda msg, logger=None, level=logging.INFO: logged.append((level, msg)))
+    summary = check_dataset(_dataset(coco))
     assert summary['dropped_short_polygons'] == 2
-    warnings = [r.getMessage() for r in caplog.records if 'fewer than 3 points' in r.getMessage()]
-    assert len(warnings) == 1 and warnings[0].startswith('dataset: 2 instances')
-    # what the warning says mmdet does
+    warnings = [m for level, m in logged if level == logging.WARNING]
+    assert len(warnings) == 1 and warnings[0].startswith('dataset: 2 instances have only '
+                                                         'polygons of fewer than 3 points')
+    # what the warning says mmdet does: the instance (box included) is ignored in training
     from mmdet.datasets.transforms import LoadAnnotations
-    info = _dataset(coco).get_data_info(0)
-    kept = [i for i in info['instances'] if not i.get('ignore_flag')]
-    out = LoadAnnotations(with_bbox=True, with_mask=True)(dict(info, height=info['height'],
-                                                               width=info['width']))
-    assert out['gt_ignore_flags'].sum() >= 1 or len(out['gt_masks']) < len(kept)
+    dataset = _dataset(coco)
+    image_id = ann['annotations'][0]['image_id']
+    idx = next(i for i in range(len(dataset)) if dataset.get_data_info(i)['img_id'] == image_id)
+    info = dataset.get_data_info(idx)
+    short = [j for j, inst in enumerate(info['instances']) if data_check._short_polygons(inst)]
+    out = LoadAnnotations(with_bbox=True, with_mask=True)(
+        dict(info, ori_shape=(info['height'], info['width'])))
+    assert short and all(out['gt_ignore_flags'][j] for j in short)
+    assert not any(out['gt_ignore_flags'][j] for j in range(len(info['instances']))
+                   if j not in short)
 
 
 @pytest.mark.slow
