@@ -7,7 +7,9 @@
   image sizes and schedule changed (:func:`mmattn.testing.make_toy_cfg`; a classification
   config's lr, set for 256 images, scaled to 16 by its ``auto_scale_lr`` rule), for ``TRAIN_ITERS``
   iterations from scratch: every loss finite, and the mean loss of the last 3 iterations below
-  that of the first 3 (the "defaults that train" check of issue 14).
+  that of the first 3 (the "defaults that train" check of issue 14). An ImageNet-init config
+  (``allow_uninitialised='operators'``) keeps its Pretrained init, reads ``torchvision://``
+  from a hub cache holding a plain ResNet-50, and trains 2 iterations.
 - Any other Python block runs in a fresh process from a scratch folder holding what it names:
   ``configs/...py`` at toy image size, ``checkpoints/...pth`` of the randomly initialised model
   of the config named in the same block, and a generated ``demo/demo.jpg``.
@@ -164,7 +166,12 @@ def test_doc_block_runs(path, line, lang, code, toy_root, tmp_path, monkeypatch)
     marker = MARKER.match(first)
     if marker:
         pytest.skip(f'{path}:{line}: {marker.group(1)}')
-    if lang == 'python' and re.search(r'^_base_\s*=', code, re.M):
+    if lang == 'python' and re.search(r'^_base_\s*=', code, re.M) and "'operators'" in code:
+        # an ImageNet-init config: the load and two training steps (the from-scratch run of
+        # the same model is the block before it)
+        losses = _losses(code, toy_root, tmp_path, monkeypatch, iters=2)
+        assert len(losses) == 2 and all(math.isfinite(v) for v in losses), losses
+    elif lang == 'python' and re.search(r'^_base_\s*=', code, re.M):
         assert_trains(_losses(code, toy_root, tmp_path, monkeypatch), f'{path}:{line}')
     elif lang == 'python':
         _prepare(code, tmp_path, toy_root)
