@@ -3,7 +3,8 @@
 :func:`check_dataset` walks a built OpenMMLab data set (mmdet, mmseg and mmpretrain sets all
 list ``img_path`` per sample; mmseg adds ``seg_map_path``) and
 
-- stats every file (exists, not empty): about a second for COCO's 118k images; with
+- stats every file (exists, not empty): one ``os.stat`` per file and a walk over the loaded
+  annotations, cheap enough to run before every training on COCO's 118k images; with
   ``decode=True`` also decodes each image (threads; minutes for COCO);
 - logs a summary: images, instances, instances ignored (crowd) and instances that mmdet's
   ``LoadAnnotations`` will drop because none of their polygons has 3 points (a 2-point polygon
