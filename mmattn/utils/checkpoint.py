@@ -245,12 +245,12 @@ def state_shapes(module_or_state) -> Dict[str, tuple]:
 
 
 def _is_operator_module(name: str, module) -> bool:
-    from mmattn.models.layers.base import is_operator, list_operators
+    from mmattn.models.layers.base import is_operator
     if is_operator(module) or name.rsplit('.', 1)[-1] in ATTENTION_MODULE_NAMES:
         return True
-    # Until every operator subclasses AttnOperator (docs/dev/operator_contract.md), the older
-    # implicit contract marks one: a class attribute ``norm_inside``. Off once any is registered.
-    return not list_operators() and getattr(type(module), 'norm_inside', None) is not None
+    # Transitional: operators not yet converted to AttnOperator carry the older implicit
+    # marker, a class attribute ``norm_inside``; drop this once every operator subclasses it.
+    return getattr(type(module), 'norm_inside', None) is not None
 
 
 def attention_state_keys(module) -> List[str]:

@@ -541,3 +541,31 @@ def test_whole_model_checkpoint_of_another_model_stops_at_the_backbone(tmp_path)
     # --allow-partial-checkpoint: the backbone's check stands down too
     check_checkpoint_fits(model, str(ckpt), allow_partial=True)
     load_checkpoint(model, str(ckpt), map_location='cpu')
+
+
+def test_an_operator_registered_in_one_place_is_checked():
+    """A test-only 3x3 operator, registered through the contract and nothing else: its tensors
+    count as operator tensors (fresh under the ImageNet init, refused otherwise)."""
+    from mmattn.models.layers.base import AttnOperator, register_operator
+
+    @register_operator(name='_ScratchDepthwiseOp', force=True)
+    class _ScratchDepthwiseOp(AttnOperator):
+
+        def __init__(self, in_channels, out_channels, kernel_size=3, stride=1, padding=1,
+                     dilation=1, groups=1, bias=False, init_cfg=None):
+            super().__init__(init_cfg=init_cfg)
+            self.dw = nn.Conv2d(in_channels, in_channels, 3, stride, 1, groups=in_channels)
+            self.pw = nn.Conv2d(in_channels, out_channels, 1, bias=False)
+
+        def forward(self, x):
+            return self.pw(self.dw(x))
+
+    from mmattn.models.layers import base
+    try:
+        net = backbone(stage_ops=(None, None, None, dict(type='_ScratchDepthwiseOp')))
+    finally:  # other tests iterate over every registered operator
+        base._OPERATORS.pop('_ScratchDepthwiseOp', None)
+        MODELS.module_dict.pop('_ScratchDepthwiseOp', None)
+    keys = attention_state_keys(net)
+    assert keys and all(k.startswith('layer4.') and '.conv2.' in k for k in keys)
+    assert {k.rsplit('.', 2)[-2] for k in keys} == {'dw', 'pw'}
