@@ -368,7 +368,7 @@ def refusal(owner: str, source: str, report: dict, attention_keys: Sequence[str]
     if not lines:
         return None
     hint = ''
-    if by_name == 0 and what is None:  # no name matched at all: the keys carry a prefix (or another model's)
+    if by_name == 0 and what is None:  # no name matched: the keys carry a prefix
         firsts = sorted({k.split('.', 1)[0] + '.' for k in report['unexpected']})[:5]
         hint = (f' The checkpoint keys start with {firsts}: an mmpretrain/mmdet checkpoint '
                 "needs init_cfg prefix='backbone.'.")

@@ -186,7 +186,8 @@ def test_doc_block_runs(path, line, lang, code, toy_root, tmp_path, monkeypatch)
 
 
 # ----------------------------------------------- backbones in stock configs beyond the docs
-_STOCK = "_base_ = {base!r}\ncustom_imports = dict(imports=['mmattn'], allow_failed_imports=False)\n"
+_STOCK = ("_base_ = {base!r}\n"
+          "custom_imports = dict(imports=['mmattn'], allow_failed_imports=False)\n")
 STOCK_CASES = {
     'AAConv2d-retinanet': ('mmdet::retinanet/retinanet_r50_fpn_1x_coco.py', dict(
         type='AttnResNet', depth=50, init_cfg=None,
