@@ -84,40 +84,15 @@ def _patch_history_buffer():
     HistoryBuffer._mmattn_pickles_names = True
 
 
-def _load_from_local(filename, map_location):
-    """mmengine's local checkpoint loader, with torch's weights_only default kept and a clear
-    error (or an explicit opt-out) for checkpoints that hold other globals."""
-    import os.path as osp
-    import pickle
-
-    import torch
-    filename = osp.expanduser(filename)
-    if not osp.isfile(filename):
-        raise FileNotFoundError(f'checkpoint {filename!r} does not exist')
-    if os.environ.get('MMATTN_TRUST_CHECKPOINTS', '0') == '1':
-        return torch.load(filename, map_location=map_location, weights_only=False)
-    try:
-        return torch.load(filename, map_location=map_location)
-    except pickle.UnpicklingError as e:
-        try:
-            unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(filename)
-        except Exception:  # not a zip checkpoint
-            unsafe = ['(unknown: legacy format)']
-        raise pickle.UnpicklingError(
-            f'checkpoint {filename!r} holds Python objects that torch.load(weights_only=True) '
-            f'refuses: {unsafe}. mmattn allow-lists only what mmengine itself stores. If you '
-            'trust this file, set MMATTN_TRUST_CHECKPOINTS=1 to load it with '
-            'weights_only=False.') from e
-
-
 def fix_torch_load_weights_only():
     import torch
     if not hasattr(torch.serialization, 'add_safe_globals'):
         return False  # torch < 2.4 does not default to weights_only
-    from mmengine.runner.checkpoint import CheckpointLoader
+    from mmattn.utils.checkpoint import register_loaders
     torch.serialization.add_safe_globals(_mmengine_checkpoint_globals())
     _patch_history_buffer()
-    CheckpointLoader.register_scheme(prefixes='', loader=_load_from_local, force=True)
+    # local files through mmattn's reader; torchvision:// without torchvision (the stand-in)
+    register_loaders()
     return True
 
 

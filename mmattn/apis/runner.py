@@ -160,40 +160,44 @@ def check_amp_device(cfg, requested=False):
 def check_checkpoint_fits(model, filename, allow_partial=False):
     """Compares a checkpoint with ``model`` before it is evaluated; always logs the report
     (loaded / missing / unexpected / shape mismatch) and raises CheckpointMismatchError on a
-    shape mismatch or missing key unless ``allow_partial``."""
-    import re
+    shape mismatch or missing key unless ``allow_partial``.
 
+    ``tools/test.py`` calls it, and so does every mmengine Runner's ``test()``/``val()`` once
+    mmattn is imported (:mod:`mmattn.engine.runner_checks`), with the same message."""
     from mmengine.logging import print_log
     from mmengine.model import is_model_wrapper
     from mmengine.runner.checkpoint import _load_checkpoint
 
-    from mmattn.models.backbones.checkpoint_check import (_fmt_list, compare_with_checkpoint,
-                                                          format_report)
+    from mmattn.utils.checkpoint import (compare_with_checkpoint, format_list, format_report,
+                                         state_dict_of, state_shapes)
     if is_model_wrapper(model):
         model = model.module
     ckpt = _load_checkpoint(filename, map_location='cpu')
-    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
-    if not isinstance(state, dict) or not all(hasattr(v, 'shape') for v in state.values()):
+    state = state_dict_of(ckpt)
+    if state is None:
         raise CheckpointMismatchError(
             f'checkpoint {filename!r} holds no state dict of tensors (top-level keys '
             f'{sorted(ckpt)[:10] if isinstance(ckpt, dict) else type(ckpt).__name__}); '
             'expected a checkpoint written by tools/train.py (mmengine) or a bare state dict')
-    src = {re.sub(r'^module\.', '', k): tuple(v.shape) for k, v in state.items()}
-    own = {k: tuple(v.shape) for k, v in model.state_dict().items()
-           if not k.endswith('num_batches_tracked')}
-    report = compare_with_checkpoint(own, src)
+    report = compare_with_checkpoint(state_shapes(model), state_shapes(state))
     print_log(format_report(type(model).__name__, repr(filename), report), logger='current')
+    model._mmattn_checked_checkpoint = filename
+    if allow_partial:  # the backbones' own load check (mmattn.utils.checkpoint) stands down
+        for module in model.modules():
+            if hasattr(module, 'partial_load_allowed'):
+                module.partial_load_allowed = True
     if allow_partial or not (report['missing'] or report['mismatched']):
         return report
     lines = []
     if report['mismatched']:
-        lines.append('shape mismatch ' + _fmt_list(
+        lines.append('shape mismatch ' + format_list(
             report['mismatched'], lambda m: f'{m[0]}: checkpoint {m[1]}, model {m[2]}'))
     if report['missing']:
-        lines.append(f'missing from the checkpoint {_fmt_list(report["missing"])}')
+        lines.append(f'missing from the checkpoint {format_list(report["missing"])}')
     raise CheckpointMismatchError(
         f'checkpoint {filename!r} does not fit the model of this config '
         f'({type(model).__name__}, {report["loaded"]}/{report["total"]} tensors fit): '
-        + '; '.join(lines) + '. Evaluate it with the config it was trained with, or pass '
-        '--allow-partial-checkpoint to evaluate anyway (the unfitted tensors keep their '
-        'random initial values).')
+        + '; '.join(lines) + '. Evaluate it with the config it was trained with, or evaluate '
+        'anyway (the unfitted tensors keep their random initial values) with '
+        '--allow-partial-checkpoint (tools/test.py) or --cfg-options '
+        'allow_partial_checkpoint=True (any runner, e.g. mim test).')

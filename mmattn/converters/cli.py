@@ -21,14 +21,14 @@ def add_common_args(parser: argparse.ArgumentParser, targets, unsafe_help: str) 
 
 
 def load_source(path: str, unsafe: bool = False) -> dict:
-    """``torch.load`` on CPU (``weights_only`` unless ``unsafe``); anything that is not a
-    PyTorch checkpoint exits with status 1 and one line naming the file."""
+    """The checkpoint at ``path`` on CPU (``weights_only`` unless ``unsafe``); a file that is
+    missing, empty, truncated, not a checkpoint, or holds Python objects exits with status 1 and
+    one line naming the file (and ``--unsafe-load`` where that would help)."""
+    from mmattn.utils.checkpoint import CheckpointReadError, read_checkpoint
     try:
-        return torch.load(path, map_location='cpu', weights_only=not unsafe)
-    except Exception as err:  # a text file, a truncated or foreign file: torch's own error
-        first = str(err).splitlines()[0] if str(err) else ''
-        raise SystemExit(f'refused: {path} is not a PyTorch checkpoint '
-                         f'({type(err).__name__}: {first})') from err
+        return read_checkpoint(path, 'cpu', trust=unsafe, opt_in='pass --unsafe-load')
+    except (CheckpointReadError, FileNotFoundError) as err:
+        raise SystemExit(f'refused: {err}') from None
 
 
 def reference_state_dict(config: str, target: str) -> dict:
@@ -41,12 +41,10 @@ def reference_state_dict(config: str, target: str) -> dict:
 
 
 def check_shapes(converted: dict, reference: dict) -> dict:
-    """Keys whose shapes differ, keys only in ``converted``, keys only in ``reference``."""
-    mismatched = [(k, tuple(v.shape), tuple(reference[k].shape)) for k, v in converted.items()
-                  if k in reference and tuple(v.shape) != tuple(reference[k].shape)]
-    return dict(mismatched=mismatched,
-                unexpected=sorted(k for k in converted if k not in reference),
-                missing=sorted(k for k in reference if k not in converted))
+    """Keys whose shapes differ (key, converted shape, model shape), keys only in ``converted``
+    (unexpected), keys only in ``reference`` (missing): the comparison of every other load."""
+    from mmattn.utils.checkpoint import compare_with_checkpoint, state_shapes
+    return compare_with_checkpoint(state_shapes(reference), state_shapes(converted))
 
 
 def finish(state_dict: dict, report: dict, args: argparse.Namespace, converted_by: str) -> int:

@@ -11,10 +11,10 @@ import mmattn.models.layers.aa_conv  # noqa: F401
 import mmattn.models.layers.lesa  # noqa: F401
 from mmattn.apis.runner import CheckpointMismatchError, check_checkpoint_fits
 from mmattn.converters.mrla import convert_mrla
-from mmattn.models.backbones import checkpoint_check
-from mmattn.models.backbones.checkpoint_check import (UninitialisedWeightsError,
-                                                      attention_state_keys, suggest_patterns)
 from mmattn.registry import MODELS
+from mmattn.utils import checkpoint as checkpoint_check
+from mmattn.utils.checkpoint import (CheckpointReadError, UninitialisedWeightsError,
+                                     attention_state_keys, suggest_patterns)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SMALL = dict(depth=50, base_channels=16, stem_channels=16)
@@ -325,3 +325,247 @@ def test_lesa_converter_drop_position_then_detection_init(tmp_path):
     det.init_weights()
     loaded = det.state_dict()
     assert all(torch.equal(loaded[k], v) for k, v in state.items() if k in loaded)
+
+
+# ------------------------------------------------------------- one reader for every entry point
+def _checkpoint_bytes(tmp_path):
+    path = save({'state_dict': {'w': torch.ones(64, 64)}, 'meta': {}}, tmp_path / 'good.pth')
+    return path.read_bytes()
+
+
+def _one_line(err):
+    text = str(err)
+    assert '\n' not in text and '\x1b' not in text, text
+    return text
+
+
+@pytest.mark.parametrize('kind,message', [
+    ('truncated', r'is truncated \(\d+ bytes, the end of the zip archive is missing\)'),
+    ('empty', r'is empty \(0 bytes\)'),
+    ('text', r"is not a PyTorch checkpoint \(it starts with b'epoc'"),
+])
+def test_broken_files_fail_in_one_line_naming_the_file(kind, message, tmp_path):
+    """Pretrained init, tools/test.py and --resume read through mmengine's loader (mmattn's
+    reader); the message names the file and what is wrong."""
+    from mmengine.runner.checkpoint import _load_checkpoint
+    path = tmp_path / f'{kind}.pth'
+    data = _checkpoint_bytes(tmp_path)
+    path.write_bytes({'truncated': data[:len(data) // 2], 'empty': b'',
+                      'text': b'epoch 3: loss 0.1\n'}[kind])
+    with pytest.raises(CheckpointReadError) as info:
+        _load_checkpoint(str(path), map_location='cpu')
+    text = _one_line(info.value)
+    assert repr(str(path)) in text
+    assert re_search(message, text)
+    # the converters' reader says the same, as the one line a command-line tool exits with
+    from mmattn.converters.cli import load_source
+    with pytest.raises(SystemExit) as info:
+        load_source(str(path))
+    assert re_search(message, _one_line(info.value.code))
+
+
+def re_search(pattern, text):
+    import re
+    return re.search(pattern, text) is not None
+
+
+class _Opaque:
+    """A Python object a checkpoint may hold (as argparse.Namespace in official ones)."""
+
+
+def test_python_objects_name_the_opt_in_of_each_entry_point(tmp_path, monkeypatch):
+    import argparse
+    from mmengine.runner.checkpoint import _load_checkpoint
+
+    from mmattn.converters.cli import load_source
+    path = save({'state_dict': {'w': torch.ones(2)}, 'args': argparse.Namespace(lr=0.1)},
+                tmp_path / 'official.pth')
+    with pytest.raises(CheckpointReadError) as info:
+        _load_checkpoint(str(path), map_location='cpu')
+    text = _one_line(info.value)
+    assert "argparse.Namespace" in text and 'set MMATTN_TRUST_CHECKPOINTS=1' in text
+    with pytest.raises(SystemExit) as info:
+        load_source(str(path))
+    text = _one_line(info.value.code)
+    assert 'argparse.Namespace' in text and 'pass --unsafe-load' in text
+    assert 'MMATTN_TRUST' not in text and 'not a PyTorch checkpoint' not in text
+    assert load_source(str(path), unsafe=True)['args'].lr == 0.1
+    monkeypatch.setenv('MMATTN_TRUST_CHECKPOINTS', '1')
+    assert _load_checkpoint(str(path), map_location='cpu')['args'].lr == 0.1
+
+
+def test_right_names_wrong_shapes_gets_no_prefix_hint(tmp_path):
+    """Another architecture with the same key names (a ResNet-50 of another width): every name
+    fits, no shape does; the advice is about the architecture, not about a prefix."""
+    other = MODELS.build(dict(type='AttnResNet', depth=50, base_channels=8, stem_channels=8))
+    ckpt = save(other.state_dict(), tmp_path / 'narrow.pth')
+    with pytest.raises(UninitialisedWeightsError) as info:
+        backbone(ckpt).init_weights()
+    text = str(info.value)
+    assert 'match a key but not its shape' in text and 'another architecture' in text
+    assert "prefix='backbone.'" not in text
+
+
+# ----------------------------------------------------------------------- ImageNet ResNet init
+IMAGENET_INIT = {
+    'LESA': dict(type='AttnResNet', depth=50, stage_ops=(None, None, LESA, LESA),
+                 op_blocks=('all', 'all', 'all_but_first', 'all')),
+    'AAConv2d': dict(type='AttnResNet', depth=50,
+                     stage_ops=(None, ) + (dict(type='AAConv2d'), ) * 3),
+    'LALayer': dict(type='AttnResNet', depth=50, stage_ops=(dict(type='LALayer'), ) * 4),
+    'MRLAResNet': dict(type='MRLAResNet', depth=50),
+}
+
+
+@pytest.fixture(scope='module')
+def plain_resnet50(tmp_path_factory):
+    """A plain ImageNet-layout ResNet-50 state dict (torchvision's key names), saved locally,
+    and the same as an mmpretrain ImageClassifier checkpoint (``backbone.``, ``head.fc``)."""
+    from mmseg.models.backbones import ResNet
+    torch.manual_seed(0)
+    sd = ResNet(depth=50).state_dict()
+    sd = {k: v for k, v in sd.items() if not k.endswith('num_batches_tracked')}
+    sd['fc.weight'], sd['fc.bias'] = torch.randn(1000, 2048), torch.randn(1000)
+    tmp = tmp_path_factory.mktemp('resnet50')
+    tv = save(sd, tmp / 'resnet50_torchvision.pth')
+    mmpre = {'backbone.' + k: v for k, v in sd.items() if not k.startswith('fc.')}
+    mmpre.update({'head.fc.weight': sd['fc.weight'], 'head.fc.bias': sd['fc.bias']})
+    pre = save({'state_dict': mmpre, 'meta': {}}, tmp / 'resnet50_mmpretrain.pth')
+    return sd, tv, pre
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('name', list(IMAGENET_INIT))
+def test_imagenet_resnet_init_loads_the_convs_and_trains(name, plain_resnet50, reports):
+    """The documented path (allow_uninitialised='operators'): every tensor outside the
+    operators loads, the operators keep their own init, the report names exactly those, and a
+    training step runs. Without the preset the same load stops."""
+    sd, tv, pre = plain_resnet50
+    cfg = dict(IMAGENET_INIT[name], init_cfg=dict(type='Pretrained', checkpoint=str(tv)))
+    with pytest.raises(UninitialisedWeightsError, match="allow_uninitialised='operators'"):
+        MODELS.build(cfg).init_weights()
+    net = MODELS.build(dict(cfg, allow_uninitialised='operators'))
+    net.init_weights()
+    attention = set(attention_state_keys(net))
+    state = {k: v.clone() for k, v in net.state_dict().items()}
+    loaded = [k for k in state if k in sd and sd[k].shape == state[k].shape
+              and not k.endswith('num_batches_tracked')]
+    assert loaded and all(torch.equal(state[k], sd[k]) for k in loaded)
+    report = net.load_report
+    assert report['fresh'] and set(report['fresh']) <= attention
+    assert set(report['fresh']) == {k for k in attention
+                                   if k not in sd or sd[k].shape != state[k].shape}
+    assert f'attention-operator tensors starting from their own init {len(report["fresh"])}' \
+        in reports[-1]
+    # everything of the backbone is either loaded or an operator tensor
+    assert set(loaded) | attention >= {k for k in state if not k.endswith('num_batches_tracked')}
+    # the mmpretrain layout through prefix='backbone.' loads the same tensors
+    net2 = MODELS.build(dict(cfg, allow_uninitialised='operators',
+                             init_cfg=dict(type='Pretrained', checkpoint=str(pre),
+                                           prefix='backbone.')))
+    net2.init_weights()
+    assert net2.load_report['fresh'] == report['fresh']
+    # one training step
+    net.train()
+    opt = torch.optim.SGD(net.parameters(), lr=0.01)
+    loss = sum(o.float().pow(2).mean() for o in net(torch.randn(2, 3, 64, 64)))
+    loss.backward()
+    opt.step()
+    assert torch.isfinite(loss)
+    assert any(not torch.equal(p, state[k]) for k, p in net.named_parameters() if k in loaded)
+
+
+def test_torchvision_names_resolve_from_the_hub_cache_without_torchvision(
+        plain_resnet50, tmp_path, monkeypatch):
+    """mmdet's bases name 'torchvision://resnet50'; mmattn's stand-in has no torchvision.models,
+    so mmengine's own loader died with an AttributeError. Cached: loads; offline and not
+    cached: one line with the URL and where to put the file."""
+    import shutil
+    import urllib.error
+
+    import mmengine
+    from mmengine.runner import checkpoint as mmengine_ckpt
+    _, tv, _ = plain_resnet50
+    url = mmengine.load(osp.join(mmengine.__path__[0], 'hub/torchvision_0.12.json'))['resnet50']
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path))
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError('[Errno -3] Temporary failure in name resolution')
+
+    monkeypatch.setattr(mmengine_ckpt, 'load_from_http', offline)
+    cfg = dict(IMAGENET_INIT['AAConv2d'], allow_uninitialised='operators',
+               init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50'))
+    with pytest.raises(FileNotFoundError) as info:
+        MODELS.build(cfg).init_weights()
+    text = _one_line(info.value)
+    assert "init_cfg.checkpoint='torchvision://resnet50'" in text and url in text
+    assert osp.join(str(tmp_path), 'hub', 'checkpoints', osp.basename(url)) in text
+    cached = tmp_path / 'hub' / 'checkpoints' / osp.basename(url)
+    cached.parent.mkdir(parents=True)
+    shutil.copy(tv, cached)
+    net = MODELS.build(cfg)
+    net.init_weights()
+    assert net.load_report['loaded'] > 200
+
+
+def test_missing_pretrained_file_names_the_key_and_the_model_zoo(tmp_path):
+    with pytest.raises(FileNotFoundError) as info:
+        backbone(tmp_path / 'checkpoints' / 'lesa-r50_in1k_mmattn.pth').init_weights()
+    text = _one_line(info.value)
+    assert 'AttnResNet init_cfg.checkpoint=' in text and "README.md, 'Model zoo'" in text
+    assert 'init_cfg=None' in text
+
+
+# ------------------------------------------------- a whole-model checkpoint of another model
+class _Detector(nn.Module):
+    """What mmdet's load_from / DetInferencer load into: a model with a ``backbone``."""
+
+    def __init__(self, **kw):
+        super().__init__()
+        self.backbone = backbone(**kw)
+        self.head = nn.Conv2d(2048 // 4, 3, 1)
+
+
+def test_whole_model_checkpoint_of_another_model_stops_at_the_backbone(tmp_path):
+    from mmengine.runner.checkpoint import load_checkpoint
+    plain = _Detector()
+    ckpt = save({'state_dict': plain.state_dict(), 'meta': {}}, tmp_path / 'plain.pth')
+    model = _Detector(**lesa_stages('detection_qr'))
+    with pytest.raises(UninitialisedWeightsError,
+                       match=r'loading a checkpoint into the model \(backbone keys backbone\.\*\)'
+                       r' left weights uninitialised: attention-operator tensors missing'):
+        load_checkpoint(model, str(ckpt), map_location='cpu')
+    # its own checkpoint (resume, test) loads
+    own = save({'state_dict': model.state_dict(), 'meta': {}}, tmp_path / 'own.pth')
+    load_checkpoint(model, str(own), map_location='cpu')
+    # --allow-partial-checkpoint: the backbone's check stands down too
+    check_checkpoint_fits(model, str(ckpt), allow_partial=True)
+    load_checkpoint(model, str(ckpt), map_location='cpu')
+
+
+def test_an_operator_registered_in_one_place_is_checked():
+    """A test-only 3x3 operator, registered through the contract and nothing else: its tensors
+    count as operator tensors (fresh under the ImageNet init, refused otherwise)."""
+    from mmattn.models.layers.base import AttnOperator, register_operator
+
+    @register_operator(name='_ScratchDepthwiseOp', force=True)
+    class _ScratchDepthwiseOp(AttnOperator):
+
+        def __init__(self, in_channels, out_channels, kernel_size=3, stride=1, padding=1,
+                     dilation=1, groups=1, bias=False, init_cfg=None):
+            super().__init__(init_cfg=init_cfg)
+            self.dw = nn.Conv2d(in_channels, in_channels, 3, stride, 1, groups=in_channels)
+            self.pw = nn.Conv2d(in_channels, out_channels, 1, bias=False)
+
+        def forward(self, x):
+            return self.pw(self.dw(x))
+
+    from mmattn.models.layers import base
+    try:
+        net = backbone(stage_ops=(None, None, None, dict(type='_ScratchDepthwiseOp')))
+    finally:  # other tests iterate over every registered operator
+        base._OPERATORS.pop('_ScratchDepthwiseOp', None)
+        MODELS.module_dict.pop('_ScratchDepthwiseOp', None)
+    keys = attention_state_keys(net)
+    assert keys and all(k.startswith('layer4.') and '.conv2.' in k for k in keys)
+    assert {k.rsplit('.', 2)[-2] for k in keys} == {'dw', 'pw'}

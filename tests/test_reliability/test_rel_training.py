@@ -148,6 +148,30 @@ def test_sigkill_mid_epoch_then_resume_equals_uninterrupted(runs):
         assert_identical(work / f'iter_{i}.pth', runs['reference'] / f'iter_{i}.pth')
 
 
+def test_sigkill_during_the_checkpoint_write_keeps_a_checkpoint(runs, toy_root, tmp_path):
+    """max_keep_ckpts=1 (small disks) and a SIGKILL while iter_3.pth is half written: stock
+    mmengine has deleted iter_2.pth already and leaves a truncated iter_3.pth with
+    last_checkpoint naming it. The tools' runner saves through AtomicCheckpointHook (the
+    config names the stock CheckpointHook): iter_2.pth survives, resume ends bit-identical."""
+    from mmengine.config import Config
+    path = toy_config(tmp_path / 'keep1.py', toy_root, AA_CONFIG, max_iters=4)
+    cfg = Config.fromfile(path)
+    cfg.default_hooks.checkpoint.max_keep_ckpts = 1
+    cfg.custom_imports.imports.append('_rel_kill')
+    cfg.custom_hooks.append(dict(type='RelKillDuringSaveHook'))
+    cfg.dump(path)
+    work = tmp_path / 'work'
+    proc = subprocess.run([sys.executable, TRAIN, path, '--work-dir', str(work)], cwd=REPO,
+                          env=env(MMATTN_TEST_KILL_AT_SAVE='3'), capture_output=True,
+                          text=True, timeout=900)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-4000:]
+    assert sorted(p.name for p in work.glob('iter_*')) == ['iter_2.pth', 'iter_3.pth.tmp']
+    assert open(work / 'last_checkpoint').read().endswith('iter_2.pth')
+    run_py([TRAIN, path, '--work-dir', str(work), '--resume'], env=env())
+    assert sorted(p.name for p in work.glob('iter_*')) == ['iter_4.pth']  # .tmp cleaned up
+    assert_identical(work / 'iter_4.pth', runs['reference'] / 'iter_4.pth')
+
+
 def _losses(path):
     return [json.loads(line)['loss'] for line in open(path)]
 

@@ -130,7 +130,7 @@ class MRLAResNet(ResNetCommon, ResNet):
         mrla_cfg (dict, optional): Extra arguments of the MRLA modules, e.g.
             ``dict(lambda_init='zeros')`` or ``dict(use_lambda=False)``; defaults are the
             official ones (heads of 32 channels for light, 16 for base, ECA kernel size,
-            ``lambda_t`` randn).
+            ``lambda_t`` randn), except ``lambda_init='zeros'`` when ``norm_eval=True``.
         **kwargs: Everything mmseg's ``ResNet`` takes (``frozen_stages``, ``norm_eval``,
             ``with_cp``, ``out_indices``, ``strides``, ``dilations``, ``init_cfg``...).
             ``zero_init_residual`` (default True) zero-initialises ``norm3`` as the
@@ -158,6 +158,11 @@ class MRLAResNet(ResNetCommon, ResNet):
         self.mrla_type = mrla_type
         self.drop_path_rate = drop_path_rate
         self.mrla_cfg = dict(mrla_cfg or {})
+        if kwargs.get('norm_eval', False) and mrla_type == 'light':
+            # bn_mrla frozen at its init (the identity) cannot tame a randn lambda_t: from
+            # scratch in a stock detection config the loss diverged (6.9 -> 1.9e5 by iteration
+            # 2); a checkpoint overwrites lambda_t anyway (configs/mrla/README.md)
+            self.mrla_cfg.setdefault('lambda_init', 'zeros')
         super().__init__(depth, **kwargs)
         self._zero_init_blocks(kwargs, (MRLABottleneck, ))  # the official zero_init_last_bn
 

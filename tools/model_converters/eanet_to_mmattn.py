@@ -1,0 +1,44 @@
+"""Convert an official EANet checkpoint (github.com/MenghaoGuo/EANet) to mmseg/mmattn keys.
+
+    python tools/model_converters/eanet_to_mmattn.py SRC DST [--target segmentor|backbone]
+        [--config CONFIG]
+
+``--target segmentor`` (default) writes the keys of the whole ``EncoderDecoder`` (backbone and
+``EAHead``; the released weights are Pascal VOC's 21 classes); ``--target backbone`` only the
+ResNet keys, for the backbone ``init_cfg`` of
+``configs/external_attention/eanet-official_r101-d8_4xb4-80k_ade20k-512x512.py``. With
+``--config`` the conversion is refused (exit status 1, nothing written) if a converted tensor's
+shape differs from that config's model.
+"""
+import argparse
+import sys
+from typing import List, Optional
+
+from mmattn.converters.cli import add_common_args, finish, load_source
+from mmattn.converters.eanet import TARGETS, convert_eanet
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    add_common_args(parser, TARGETS,
+                    unsafe_help='torch.load with weights_only=False (only for trusted files '
+                                'that hold more than tensors and plain containers)')
+    parser.set_defaults(target='segmentor')
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+    checkpoint = load_source(args.src, args.unsafe_load)
+    try:
+        state_dict, report = convert_eanet(checkpoint, target=args.target, require_ea=True)
+    except ValueError as err:
+        print(f'refused: {err}', file=sys.stderr)
+        return 1
+    print(f'converted {report["num_converted"]} tensors (num_classes={report["num_classes"]}, '
+          f'meta={report["meta"]})')
+    return finish(state_dict, report, args, converted_by='eanet_to_mmattn')
+
+
+if __name__ == '__main__':
+    sys.exit(main())
