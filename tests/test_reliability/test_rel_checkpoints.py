@@ -553,7 +553,8 @@ def test_an_operator_registered_in_one_place_is_checked():
 
         def __init__(self, in_channels, out_channels, kernel_size=3, stride=1, padding=1,
                      dilation=1, groups=1, bias=False, init_cfg=None):
-            super().__init__(init_cfg=init_cfg)
+            super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                             groups, bias, init_cfg=init_cfg)
             self.dw = nn.Conv2d(in_channels, in_channels, 3, stride, 1, groups=in_channels)
             self.pw = nn.Conv2d(in_channels, out_channels, 1, bias=False)
 
