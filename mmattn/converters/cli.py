@@ -2,22 +2,14 @@
 load the source safely, print what was not placed, check shapes against a config's model,
 refuse on a mismatch, write ``{'state_dict', 'meta'}``.
 
-A new paper's converter CLI adds its arguments with :func:`add_common_args`, calls its
+A new paper's converter CLI adds its arguments with ``tools/model_converters/converter_args.py``
+(no torch import, so ``--help`` is quick), calls its
 ``convert_*`` function and hands the result to :func:`finish`.
 """
 import argparse
 import sys
 
 import torch
-
-
-def add_common_args(parser: argparse.ArgumentParser, targets, unsafe_help: str) -> None:
-    parser.add_argument('src', help='official checkpoint (.pth / .pth.tar)')
-    parser.add_argument('dst', help='where to write the converted checkpoint')
-    parser.add_argument('--target', choices=targets, default='backbone',
-                        help='key layout of the output (default: backbone)')
-    parser.add_argument('--config', help='check the shapes against the model of this config')
-    parser.add_argument('--unsafe-load', action='store_true', help=unsafe_help)
 
 
 def load_source(path: str, unsafe: bool = False) -> dict:

@@ -107,7 +107,7 @@ BACKBONE_CASES = {
          'base_channels', 'stage_ops']),
     'allow_uninitialised of the wrong type': (
         dict(allow_uninitialised=3), TypeError,
-        ['allow_uninitialised=3', 'accepted: False, True, or a sequence of fnmatch patterns']),
+        ['allow_uninitialised=3', "accepted: False, True, 'operators'", 'or a sequence of fnmatch patterns']),
 }
 
 

@@ -11,11 +11,15 @@ ResNet keys, for the backbone ``init_cfg`` of
 shape differs from that config's model.
 """
 import argparse
+import os.path as osp
 import sys
 from typing import List, Optional
 
-from mmattn.converters.cli import add_common_args, finish, load_source
-from mmattn.converters.eanet import TARGETS, convert_eanet
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from converter_args import add_common_args  # noqa: E402  (no torch: --help answers at once)
+
+# mmattn.converters.eanet.TARGETS (tests/test_converters/test_converter_cli.py checks they agree)
+TARGETS = ('segmentor', 'backbone')
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -29,6 +33,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
+    from mmattn.converters.cli import finish, load_source
+    from mmattn.converters.eanet import convert_eanet
     checkpoint = load_source(args.src, args.unsafe_load)
     try:
         state_dict, report = convert_eanet(checkpoint, target=args.target, require_ea=True)

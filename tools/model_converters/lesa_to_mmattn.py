@@ -17,11 +17,15 @@ from the model's; keys missing on either side are printed.
 """
 
 import argparse
+import os.path as osp
 import sys
 from typing import List, Optional
 
-from mmattn.converters.cli import add_common_args, finish, load_source
-from mmattn.converters.lesa import TARGETS, convert_lesa
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from converter_args import add_common_args  # noqa: E402  (no torch: --help answers at once)
+
+# mmattn.converters.lesa.TARGETS (tests/test_converters/test_converter_cli.py checks they agree)
+TARGETS = ('backbone', 'classifier', 'detector')
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -37,6 +41,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
+    from mmattn.converters.cli import finish, load_source
+    from mmattn.converters.lesa import convert_lesa
     checkpoint = load_source(args.src, args.unsafe_load)
     try:
         state_dict, report = convert_lesa(checkpoint, target=args.target,

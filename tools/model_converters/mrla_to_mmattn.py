@@ -12,11 +12,15 @@ differs from the model's; keys missing on either side are printed.
 """
 
 import argparse
+import os.path as osp
 import sys
 from typing import List, Optional
 
-from mmattn.converters.cli import add_common_args, finish, load_source
-from mmattn.converters.mrla import TARGETS, convert_mrla
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from converter_args import add_common_args  # noqa: E402  (no torch: --help answers at once)
+
+# mmattn.converters.mrla.TARGETS (tests/test_converters/test_converter_cli.py checks they agree)
+TARGETS = ('backbone', 'classifier')
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -29,6 +33,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
+    from mmattn.converters.cli import finish, load_source
+    from mmattn.converters.mrla import convert_mrla
     checkpoint = load_source(args.src, args.unsafe_load)
     try:
         state_dict, report = convert_mrla(checkpoint, target=args.target, require_mrla=True)
