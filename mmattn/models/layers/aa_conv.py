@@ -116,6 +116,8 @@ class AAConv2d(AttnOperator):
     which is surely unintended; timm's port reads it as the std, and so do we.
     """
 
+    attention_maps = ('probs', )
+
     norm_inside = False
 
     def __init__(self,

@@ -118,6 +118,8 @@ class AttnModule(BaseModule):
     #: attribute read per forward
     record_attention: bool = False
     attention_record: Optional[dict] = None
+    #: the keys a recording forward stores (empty: the module records nothing itself)
+    attention_maps: Tuple[str, ...] = ()
 
     def _record(self, **maps) -> None:
         """Keep ``maps`` (tensors detached, other values as given) as this forward's record."""

@@ -90,6 +90,8 @@ class ExternalAttention(AttnModule):
     ``size`` the spatial shape.
     """
 
+    attention_maps = ('probs', )
+
     def __init__(self,
                  channels: int,
                  memory_size: int = 64,
@@ -286,6 +288,8 @@ class MultiHeadExternalAttention(AttnModule):
             (truncated normal std 0.02 on every Linear, zero biases, as T2T-ViT's
             ``_init_weights`` applies to EAMLP).
     """
+
+    attention_maps = ('probs', )
 
     def __init__(self,
                  embed_dims: int,

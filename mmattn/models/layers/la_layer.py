@@ -151,6 +151,8 @@ class LALayer(AttnOperator):
     ``|dy|`` (Eq. 7's constraint region).
     """
 
+    attention_maps = ('probs', 'points', 'region')
+
     norm_inside = False
 
     def __init__(self,

@@ -97,6 +97,8 @@ class LESA(AttnOperator):
     unary``) and, for ``fusion='dynamic'``, ``gate`` (the paper's omega, same shape).
     """
 
+    attention_maps = ('probs', 'unary', 'binary', 'gate')
+
     norm_inside = True
 
     def __init__(self,

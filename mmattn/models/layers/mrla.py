@@ -137,6 +137,8 @@ class MRLALight(AttnModule):
     before the block's ``bn_mrla``.
     """
 
+    attention_maps = ('gate', )
+
     def __init__(self, channels: int, head_channels: int = 32,
                  kernel_size: Optional[int] = None, use_lambda: bool = True,
                  lambda_init: str = 'randn', record_attention: bool = False):
@@ -221,6 +223,8 @@ class MRLABase(AttnModule):
             :func:`~mmattn.models.layers.base.record_attention` sets this flag): block ``t``'s
             weights over blocks ``1..t`` of its stage, the last one itself; rows sum to 1.
     """
+
+    attention_maps = ('probs', )
 
     def __init__(self, channels: int, head_channels: int = 16,
                  kernel_size: Optional[int] = None, record_attention: bool = False):
