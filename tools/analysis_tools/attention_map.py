@@ -54,6 +54,8 @@ def main(argv=None):
     from mmattn.analysis import attention_maps as am
     from mmattn.analysis.build import build_model, load_cfg
     from mmattn.analysis.cli import quiet_mmengine
+    import torch
+    torch.manual_seed(args.seed)  # random weights: the same picture for the same command
     cfg = load_cfg(args.config)
     model = build_model(cfg)
     quiet_mmengine()
@@ -66,8 +68,6 @@ def main(argv=None):
         from mmengine.runner import load_checkpoint
         load_checkpoint(model, args.checkpoint, map_location='cpu')
     else:
-        import torch
-        torch.manual_seed(args.seed)  # the same picture for the same command
         model.init_weights()
     model.eval()
     progress.step('model built')
@@ -85,4 +85,7 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main(sys.argv[1:])
+    try:
+        main(sys.argv[1:])
+    except (ValueError, FileNotFoundError) as e:  # bad input: one line, no traceback
+        sys.exit(f'attention_map.py: error: {e}')
