@@ -180,6 +180,9 @@ def _local(record, img, query_yx):
                                        edgecolor='white', linestyle='--', linewidth=1))
         ax.scatter(px, py, s=20 + 300 * a, c=a, cmap='autumn', vmin=0, vmax=max(a.max(), 1e-6),
                    edgecolors='black', linewidths=0.5)
+        # points and region past the border (they read zeros there) must not rescale the axes
+        ax.set_xlim(-0.5, W - 0.5)
+        ax.set_ylim(H - 0.5, -0.5)
     return fig
 
 
