@@ -227,3 +227,11 @@ def test_cli_list_layers_and_png(tmp_path, capsys):
     _check_png(out)
     with pytest.raises(ValueError, match="--layer 'conv1' is not an attention layer"):
         tool['main']([cfg, 'toy', '--layer', 'conv1', '--img-size', '64', '--out', out])
+
+
+def test_contract_doc_example_runs():
+    # the example of docs/dev/operator_contract.md's "Attention maps" section, as written
+    doc = osp.join(osp.dirname(__file__), '..', '..', 'docs', 'dev', 'operator_contract.md')
+    text = open(doc).read().split('## Attention maps', 1)[1]
+    code = text.split('```python\n', 1)[1].split('```', 1)[0]
+    exec(compile(code, doc, 'exec'), {})
