@@ -227,6 +227,11 @@ def test_cli_list_layers_and_png(tmp_path, capsys):
     _check_png(out)
     with pytest.raises(ValueError, match="--layer 'conv1' is not an attention layer"):
         tool['main']([cfg, 'toy', '--layer', 'conv1', '--img-size', '64', '--out', out])
+    # a layer outside the backbone: the whole segmentor runs (EANet's decode head)
+    out = str(tmp_path / 'ea.png')
+    tool['main'](['configs/external_attention/eanet_r50-d8_4xb4-80k_ade20k-512x512.py', 'toy',
+                  '--layer', 'decode_head.ea.ea', '--img-size', '64', '--out', out])
+    _check_png(out)
 
 
 def test_contract_doc_example_runs():

@@ -26,6 +26,8 @@ def parse_args(argv=None):
     p.add_argument('config', help='model config')
     p.add_argument('image', nargs='?', help="image file, or 'toy' / 'toy:SEED' (generated)")
     p.add_argument('--checkpoint', help='mmattn checkpoint (default: random weights)')
+    p.add_argument('--allow-partial-checkpoint', action='store_true',
+                   help='draw even when checkpoint tensors are missing or do not fit')
     p.add_argument('--layer', help='attention module name (see --list-layers)')
     p.add_argument('--query', nargs=2, type=int, metavar=('Y', 'X'),
                    help='query pixel of the resized image (default: its centre)')
@@ -66,6 +68,9 @@ def main(argv=None):
         return layers
     if args.checkpoint:
         from mmengine.runner import load_checkpoint
+
+        from mmattn.apis.runner import check_checkpoint_fits
+        check_checkpoint_fits(model, args.checkpoint, args.allow_partial_checkpoint)
         load_checkpoint(model, args.checkpoint, map_location='cpu')
     else:
         model.init_weights()
@@ -87,5 +92,8 @@ def main(argv=None):
 if __name__ == '__main__':
     try:
         main(sys.argv[1:])
-    except (ValueError, FileNotFoundError) as e:  # bad input: one line, no traceback
+    except Exception as e:  # bad input (a config, layer, image, checkpoint): one line
+        if not isinstance(e, (ValueError, FileNotFoundError)) and \
+                type(e).__name__ != 'CheckpointMismatchError':
+            raise
         sys.exit(f'attention_map.py: error: {e}')
