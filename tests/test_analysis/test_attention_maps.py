@@ -182,6 +182,13 @@ def _mrla_stage(x, blocks=3):
 
 def test_mrla_layer_attention_sums_to_one(x):
     mods, maps = _mrla_stage(x)
+    assert all(m.attention_record is None and m.record_attention is False for m in mods)
+    keys, values = [], []
+    for mod in mods:  # off again: nothing stored
+        out, k, v = mod(x, keys, values)
+        keys.append(k)
+        values.append(v)
+    assert mods[2].attention_record is None
     probs = maps['2']['probs']                                  # block 3 over blocks 1..3
     assert probs.shape == (2, 4, 3)
     torch.testing.assert_close(probs.sum(-1), torch.ones(2, 4))
