@@ -16,7 +16,9 @@ The tools in ``tools/analysis_tools/`` are command lines over this package; test
   LA-layer complexity table and MRLA's extra cost, from the same counters.
 - :mod:`.bench_cases`, :mod:`.bench_run`, :mod:`.bench_report`: the backbone benchmark (its
   cases: our configs' backbones and every registered operator); :mod:`.lesa_shares`,
-  :mod:`.mrla_maps`: LESA's fusion weights and MRLA's layer-attention maps.
+  :mod:`.mrla_maps`: LESA's fusion weights and MRLA's layer-attention maps;
+  :mod:`.attention_maps`: any operator's attention maps on an image (the records of
+  ``record_attention``).
 """
 from .build import build_model, drop_pretrained, load_cfg
 from .cli import Progress, quiet

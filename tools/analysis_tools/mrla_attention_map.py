@@ -15,6 +15,8 @@ its ``mrla_type``. ``--checkpoint`` takes an mmattn checkpoint (a backbone or a 
 ``backbone.`` is stripped) or an official one (converted on the fly). Without ``--image``
 the input is random (seeded). The paper shows one head; ``--head`` picks one, the default
 averages the heads (rows still sum to 1). The work: :mod:`mmattn.analysis.mrla_maps`.
+One block's layer attention on an image, like every other operator's maps:
+``tools/analysis_tools/attention_map.py CONFIG IMAGE --layer backbone.layer3.4.mrla``.
 """
 import argparse
 import os.path as osp

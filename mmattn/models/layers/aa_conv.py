@@ -106,10 +106,17 @@ class AAConv2d(AttnOperator):
         attn_impl: ``'auto'`` | ``'explicit'`` | ``'fused'`` | None (module default).
         init_cfg: mmengine ``init_cfg`` (default: PyTorch's conv init, tables as below).
 
+    Attention maps (:func:`~mmattn.models.layers.base.record_attention`): ``probs`` ``(B,
+    heads, HW, HW)``, each head's softmax over the keys (row = query, raster order) at the
+    attention size ``size`` = (H, W) (the pooled input at stride 2 or with
+    ``attn_downsample``), computed on the explicit path.
+
     The tables are initialised with ``std = dkh ** -0.5``: the appendix's
     ``random_normal_initializer(dkh ** -0.5)`` sets the *mean* in TF1's positional signature,
     which is surely unintended; timm's port reads it as the std, and so do we.
     """
+
+    attention_maps = ('probs', )
 
     norm_inside = False
 
@@ -249,7 +256,11 @@ class AAConv2d(AttnOperator):
             rel_w = slice_relative_table(self.rel_width, w, self.beyond_max,
                                          name='AAConv2d rel_width')
         out = relative_attention(q, k, v, rel_h, rel_w, (h, w), impl=self.attn_impl,
+                                 return_probs=self.record_attention,
                                  owner='AAConv2d')                 # (n, Nh, HW, dvh)
+        if self.record_attention:
+            out, probs = out
+            self._record(probs=probs, size=(h, w))
         out = out.transpose(2, 3).reshape(n, self.dv, h, w)        # combine_heads_2d
         return self.attn_out(out)
 

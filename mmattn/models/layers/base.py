@@ -35,10 +35,17 @@ signature) and register with :func:`register_operator` too: :func:`is_operator` 
 them (their tensors are operator tensors for the checkpoint check), :func:`list_operators`
 lists them only with ``conv_replacements_only=False``.
 
+What each module attends to (issue 18): :func:`record_attention` sets ``record_attention``
+on the chosen modules; while it is set, a module stores its maps for its last forward in
+``attention_record`` (a dict of detached tensors, computed on the explicit path since the
+fused kernels never materialise probabilities), and the context manager collects and clears
+them. Off (the default), forwards run as before and store nothing.
+
 The full contract is written in ``docs/dev/operator_contract.md``.
 """
+import contextlib
 import numbers
-from typing import Dict, Optional, Sequence, Tuple, Type
+from typing import Dict, Iterable, Optional, Sequence, Tuple, Type
 
 from mmengine.model import BaseModule
 
@@ -46,6 +53,7 @@ from mmattn.registry import MODELS
 
 __all__ = [
     'AttnModule', 'AttnOperator', 'register_operator', 'list_operators', 'is_operator',
+    'record_attention', 'attention_modules',
     'check_int', 'check_choice', 'check_number', 'conv_int', 'to_hw'
 ]
 
@@ -104,6 +112,19 @@ def to_hw(input_hw) -> Tuple[int, int]:
 # ---------------------------------------------------------------------------- base classes
 class AttnModule(BaseModule):
     """Base class of every attention module a paper adds (see the module docstring)."""
+
+    #: set by :func:`record_attention`: the next forwards store their maps in
+    #: ``attention_record``; a class attribute, so a module that never records pays one
+    #: attribute read per forward
+    record_attention: bool = False
+    attention_record: Optional[dict] = None
+    #: the keys a recording forward stores (empty: the module records nothing itself)
+    attention_maps: Tuple[str, ...] = ()
+
+    def _record(self, **maps) -> None:
+        """Keep ``maps`` (tensors detached, other values as given) as this forward's record."""
+        self.attention_record = {
+            k: v.detach() if hasattr(v, 'detach') else v for k, v in maps.items()}
 
     def flops(self, input_hw) -> int:
         """Multiply-accumulates of one forward pass for one image of input size ``input_hw``."""
@@ -203,3 +224,55 @@ def is_operator(module) -> bool:
     """Whether ``module`` (an instance) is a paper's attention module (a 3x3-conv replacement
     or a block-level module such as MRLA's): its tensors are operator tensors."""
     return isinstance(module, AttnModule)
+
+
+# ---------------------------------------------------------------------------- attention maps
+def attention_modules(model) -> Dict[str, AttnModule]:
+    """Every attention module of ``model`` by its qualified name (``named_modules`` order)."""
+    return {n: m for n, m in model.named_modules() if isinstance(m, AttnModule)}
+
+
+@contextlib.contextmanager
+def record_attention(model, names: Optional[Iterable[str]] = None):
+    """Record what the attention modules of ``model`` attend to during the ``with`` block.
+
+    ``names``: qualified module names (as ``model.named_modules()``; default every
+    :class:`AttnModule`). Yields a dict, filled when the block exits, from module name to the
+    record of that module's last forward (modules that did not run are absent). What each
+    operator records is listed in ``docs/dev/operator_contract.md`` ("Attention maps")::
+
+        with record_attention(backbone, ['layer3.0.conv2']) as maps:
+            backbone(x)
+        maps['layer3.0.conv2']['probs']  # (B, heads, HW, HW), rows sum to 1
+
+    A recorded forward computes its maps on the explicit path (the fused kernels never
+    materialise the probabilities): slower, ``(HW)^2`` memory per head for the global
+    operators, and its output equal to the fused one within float rounding.
+    """
+    found = attention_modules(model)
+    if names is None:
+        chosen = found
+    else:
+        names = [names] if isinstance(names, str) else list(names)
+        unknown = [n for n in names if n not in found]
+        if unknown:
+            some = ', '.join(list(found)[:5]) + (', ...' if len(found) > 5 else '')
+            raise ValueError(f'record_attention: {unknown[0]!r} is not an attention module of '
+                             f'the model (accepted: {some or "none: the model has none"}; '
+                             'list them with mmattn.models.layers.base.attention_modules)')
+        chosen = {n: found[n] for n in names}
+    before = {n: m.__dict__.get('record_attention') for n, m in chosen.items()}
+    for m in chosen.values():
+        m.record_attention, m.attention_record = True, None
+    records: Dict[str, dict] = {}
+    try:
+        yield records
+    finally:
+        for n, m in chosen.items():
+            if m.attention_record is not None:
+                records[n] = m.attention_record
+            m.attention_record = None
+            if before[n] is None:
+                del m.record_attention  # back to the class default
+            else:
+                m.record_attention = before[n]

@@ -83,7 +83,14 @@ class ExternalAttention(AttnModule):
     Shape:
         input ``(B, C, *spatial)``, output the same shape. Any number of positions
         ``N = prod(spatial)``; cost O(N S C).
+
+    Attention maps (:func:`~mmattn.models.layers.base.record_attention`): ``probs`` ``(B, S,
+    N)``, the double-normalised weights (before dropout): column ``n`` is pixel ``n``'s
+    weights over the S memory units (sums to 1), row ``s`` where unit ``s`` is read;
+    ``size`` the spatial shape.
     """
+
+    attention_maps = ('probs', )
 
     def __init__(self,
                  channels: int,
@@ -136,6 +143,8 @@ class ExternalAttention(AttnModule):
         # sharpens with the activations, and half-precision logits then lose the gradient
         attn = outside_autocast(self.mk, x, self.mk.weight.dtype)  # (B, S, N)
         attn = double_normalization(attn, token_dim=2, memory_dim=1, eps=self.eps)
+        if self.record_attention:
+            self._record(probs=attn, size=tuple(shape[2:]))
         attn = self.attn_drop(attn)
         return self.mv(attn).reshape(shape)  # (B, C, N) -> (B, C, *spatial)
 
@@ -280,6 +289,8 @@ class MultiHeadExternalAttention(AttnModule):
             ``_init_weights`` applies to EAMLP).
     """
 
+    attention_maps = ('probs', )
+
     def __init__(self,
                  embed_dims: int,
                  num_heads: int = 8,
@@ -338,6 +349,8 @@ class MultiHeadExternalAttention(AttnModule):
         x = self.expand(x).view(B, N, self.num_heads, self.head_dims).transpose(1, 2)
         attn = self.mk(x)  # (B, heads, N, S)
         attn = double_normalization(attn, token_dim=2, memory_dim=3, eps=self.eps)
+        if self.record_attention:
+            self._record(probs=attn)  # (B, heads, N, S): each token's weights over S
         attn = self.attn_drop(attn)
         x = self.mv(attn).transpose(1, 2).reshape(B, N, -1)  # (B, N, heads * head_dims)
         return self.proj_drop(self.proj(x))

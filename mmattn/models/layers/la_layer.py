@@ -141,7 +141,17 @@ class LALayer(AttnOperator):
             ``C_hid ** -0.5`` under absmax/maxmin, 0.01 under tanh (why: the readings note).
         eps (float): added to the normaliser's denominator. Default 1e-6.
         init_cfg (dict, optional): mmengine init config.
+
+    Attention maps (:func:`~mmattn.models.layers.base.record_attention`): ``probs`` ``(B, m,
+    k*k, H, W)``, each head's softmax over a query's k*k keys (window in row-major order);
+    ``points`` ``(B, 2, k*k, H, W)``, where those keys are read, as ``(dx, dy)`` from the query
+    in pixels of the attended map (``size`` = (H, W); the input pooled by ``input_stride``
+    under ``'pool_first'``), deformed under ``offset_mode='sample'``, the fixed window under
+    ``'add'``; ``region``: the half-side ``(L - 1) / 2 * dilation`` that bounds ``|dx|`` and
+    ``|dy|`` (Eq. 7's constraint region).
     """
+
+    attention_maps = ('probs', 'points', 'region')
 
     norm_inside = False
 
@@ -351,7 +361,8 @@ class LALayer(AttnOperator):
         q = outside_autocast(self.q_proj, x, self.q_proj.weight.dtype).view(b, m, d, h, w)
         k = outside_autocast(self.k_proj, x, self.k_proj.weight.dtype)
         v = self.v_proj(x)
-        disp = self._displacements(self.offsets(x))
+        offsets = self.offsets(x)
+        disp = self._displacements(offsets)
         sampled_maps = [k] if self.value_mode == 'outside' else [k, v]
         if self.offset_mode == 'sample':
             sampled = self._sample(sampled_maps, disp)
@@ -364,11 +375,26 @@ class LALayer(AttnOperator):
             # q . (W disp) = (W^T q) . disp: no k*k*C tensor for the bias.
             q_pos = torch.einsum('mda,bmdhw->bmahw', self.pos_proj.view(m, d, 2), q)
             bias = torch.einsum('bmahw,bakhw->bmkhw', q_pos, disp) * self.scale
+        if self.record_attention:
+            self._record_maps(q, sampled[0], bias, disp, offsets, (h, w))
         if self.value_mode == 'inside_softmax':
             out = _LocalAttention.apply(q, sampled[0], sampled[1], bias, self.scale)
         else:
             out = self._attend_value_outside(q, sampled[0], v.view(b, m, d, h, w), bias, disp)
         return out.reshape(b, m * d, h, w)
+
+    def _record_maps(self, q, keys, bias, disp, offsets, size):
+        # the softmax _LocalAttention computes inside (it returns only the output), written
+        # out once: (B, m, k*k, H, W)
+        logits = (q.unsqueeze(3) * keys).sum(2).float() * self.scale
+        if bias is not None:
+            logits = logits + bias.float()
+        # where the keys are read: deformed ('sample') or the fixed window ('add')
+        points = disp if self.offset_mode == 'sample' else \
+            self._displacements(torch.zeros_like(offsets))
+        self._record(probs=logits.softmax(dim=2), points=points.float(), size=size,
+                     region=(self.region_size - 1) // 2 * self.dilation,
+                     input_stride=self.stride if self.stride_mode == 'pool_first' else 1)
 
     def _attend_value_outside(self, q, keys, v, bias, disp):
         """``y_t = v_t * sum_t' a_t' k~_t'`` (Eq. 8's layout), plain autograd, head by head."""

@@ -89,7 +89,15 @@ class LESA(AttnOperator):
             divide the logit norm's ``2 * num_heads`` channels).
         attn_impl: ``'auto'`` | ``'explicit'`` | ``'fused'`` | None (module default).
         init_cfg: mmengine ``init_cfg`` (the default init is the official one).
+
+    Attention maps (:func:`~mmattn.models.layers.base.record_attention`): ``probs`` ``(B,
+    heads, HW, HW)``, the binary term's softmax (row = query, keys in raster order, at the
+    input size ``size`` = (H, W), before any stride-2 pooling; explicit path), and with a
+    unary term ``unary`` and ``binary`` ``(B, C, H, W)`` (the terms of ``gate * binary +
+    unary``) and, for ``fusion='dynamic'``, ``gate`` (the paper's omega, same shape).
     """
+
+    attention_maps = ('probs', 'unary', 'binary', 'gate')
 
     norm_inside = True
 
@@ -216,7 +224,11 @@ class LESA(AttnOperator):
         rel_h = slice_relative_table(self.rel_height, h, self.beyond_max, name='LESA rel_height')
         rel_w = slice_relative_table(self.rel_width, w, self.beyond_max, name='LESA rel_width')
         out = relative_attention(q, k, v, rel_h, rel_w, (h, w), logit_norm=self.bn_similarity,
-                                 impl=self.attn_impl, owner='LESA')
+                                 impl=self.attn_impl, return_probs=self.record_attention,
+                                 owner='LESA')
+        if self.record_attention:
+            out, probs = out
+            self._record(probs=probs, size=(h, w))
         out = out.transpose(2, 3).reshape(n, self.out_channels, h * w)
         return self._norm(self.bn_output, out).view(n, self.out_channels, h, w)
 
@@ -247,6 +259,8 @@ class LESA(AttnOperator):
             kr = torch.einsum('bgcj,cji->bgij', k, k_emb)
             logits = norm_in_own_dtype(self.bn_similarity, torch.cat([qk, qr, kr], dim=1))
             attn = logits.view(n, 3, G, L, L).sum(1).softmax(dim=-1)
+            if self.record_attention:
+                self._record(probs=attn, size=(h, w))
             sv = torch.einsum('bgij,bgcj->bgci', attn, v).to(dtype)
             sve = torch.einsum('bgij,cij->bgci', attn, v_emb).to(dtype)
         # official: cat on the last dim then view as 2C channels -> channel 2c is sv_c and
@@ -269,7 +283,12 @@ class LESA(AttnOperator):
                                                                               dim=1))))
                 out = gate * binary + unary
             else:
+                gate = None
                 out = binary + unary
+            if self.record_attention:
+                self.attention_record.update(unary=unary.detach(), binary=binary.detach())
+                if gate is not None:
+                    self.attention_record['gate'] = gate.detach()
         if self.stride > 1:
             out = self.pooling(out)
         return out

@@ -129,11 +129,15 @@ class MRLALight(AttnModule):
         lambda_init (str): 'randn' (official: ``torch.randn(C, 1, 1)``), 'zeros' (the block
             starts without the recurrent term) or 'ones'. Default 'randn'.
         record_attention (bool): Keep the last gates, ``(B, heads)``, detached, in
-            ``self.last_attention`` (for ``tools/analysis_tools/mrla_attention_map.py``).
+            ``self.last_attention`` (for ``tools/analysis_tools/mrla_attention_map.py``) and
+            as ``gate`` in ``attention_record`` (the contract's
+            :func:`~mmattn.models.layers.base.record_attention` sets this flag).
 
     Forward: ``forward(x, identity)`` with both ``(B, C, H, W)``; returns ``(B, C, H, W)``,
     before the block's ``bn_mrla``.
     """
+
+    attention_maps = ('gate', )
 
     def __init__(self, channels: int, head_channels: int = 32,
                  kernel_size: Optional[int] = None, use_lambda: bool = True,
@@ -161,6 +165,7 @@ class MRLALight(AttnModule):
         gate = torch.sigmoid((q * k).sum(-1) * self.mrla.head_channels ** -0.5)  # (B, heads)
         if self.record_attention:
             self.last_attention = gate.detach()
+            self._record(gate=gate)
         # explicit sizes: with an empty batch a -1 cannot be inferred
         out = v.view(b, self.num_heads, self.mrla.head_channels, h, w) * gate.view(
             b, self.num_heads, 1, 1, 1)
@@ -214,8 +219,12 @@ class MRLABase(AttnModule):
         head_channels (int): Channels per head. Default 16 (official MRLA-base).
         kernel_size (int, optional): 1-D conv kernel; None = ECA adaptive size (official).
         record_attention (bool): Keep the last softmax, ``(B, heads, t)``, detached, in
-            ``self.last_attention``; each row sums to 1.
+            ``self.last_attention`` and as ``probs`` in ``attention_record`` (the contract's
+            :func:`~mmattn.models.layers.base.record_attention` sets this flag): block ``t``'s
+            weights over blocks ``1..t`` of its stage, the last one itself; rows sum to 1.
     """
+
+    attention_maps = ('probs', )
 
     def __init__(self, channels: int, head_channels: int = 16,
                  kernel_size: Optional[int] = None, record_attention: bool = False):
@@ -248,6 +257,7 @@ class MRLABase(AttnModule):
         attn = scores.softmax(dim=-1)
         if self.record_attention:
             self.last_attention = attn.detach()
+            self._record(probs=attn)
         all_v = tuple(values) + (v,)
         out = None
         for s, v_s in enumerate(all_v):

@@ -69,7 +69,8 @@ Removed in the split because only tests reached them: ``explicit_relative_attent
 ``get_default_attn_impl``.
 """
 from .common import autocast_off, norm_in_own_dtype, outside_autocast
-from .reference import expand_relative_logits, explicit_relative_attention, relative_query_logits
+from .reference import (expand_relative_logits, explicit_relative_attention,
+                        explicit_relative_probs, relative_query_logits)
 from .logit_norm import batchnorm_logit_scale, fused_blocker, logit_moments
 from .chunked import BLOCK_ELEMENTS, chunked_relative_attention
 from .sdpa import sdpa_attention, sdpa_relative_attention
@@ -87,6 +88,7 @@ __all__ = [
     'default_attn_impl',
     'expand_relative_logits',
     'explicit_relative_attention',
+    'explicit_relative_probs',
     'fused_blocker',
     'logit_moments',
     'norm_in_own_dtype',

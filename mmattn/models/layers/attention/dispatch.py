@@ -9,7 +9,8 @@ from torch import Tensor, nn
 
 from .chunked import chunked_relative_attention
 from .logit_norm import _per_head, batchnorm_logit_scale, fused_blocker
-from .reference import explicit_relative_attention, relative_query_logits
+from .reference import (explicit_relative_attention, explicit_relative_probs,
+                        relative_query_logits)
 from .sdpa import sdpa_attention, sdpa_relative_attention
 
 ATTN_IMPLS = ('auto', 'explicit', 'fused')
@@ -70,7 +71,8 @@ def relative_attention(q: Tensor,
                        impl: Optional[str] = None,
                        kernel: str = 'auto',
                        block_elements: Optional[int] = None,
-                       owner: str = 'relative_attention') -> Tensor:
+                       return_probs: bool = False,
+                       owner: str = 'relative_attention'):
     """``softmax(norm([q k^T ; rel]) summed over terms) v`` without scaling of its own.
 
     Args:
@@ -85,6 +87,9 @@ def relative_attention(q: Tensor,
         kernel: fused kernel, ``'auto'`` (= ``'chunked'``) | ``'chunked'`` | ``'sdpa'``.
         block_elements: logits per block of the chunked kernel (default
             ``BLOCK_ELEMENTS[device type]``).
+        return_probs: return ``(output, probs)`` with the ``(B, N, HW, HW)`` probabilities
+            (fp32 or wider, detached), computed on the explicit path whatever ``impl`` says
+            (attention recording, :func:`~mmattn.models.layers.base.record_attention`).
     """
     if kernel not in FUSED_KERNELS:
         raise ValueError(f'{owner}: kernel={kernel!r} is not one of {FUSED_KERNELS}')
@@ -95,7 +100,12 @@ def relative_attention(q: Tensor,
     if q.shape[0] == 0:
         # empty batch: nothing to attend (and no statistics to update); the kernels' blocks
         # of B * N rows would have size 0
-        return (v * 0).to(q.dtype)
+        out = (v * 0).to(q.dtype)
+        return (out, q.new_zeros(q.shape[:3] + (k.shape[2], ))) if return_probs else out
+    if return_probs:
+        # one logit pass serves both: the output from the same probabilities
+        probs = explicit_relative_probs(q, k, rel_h, rel_w, size, logit_norm)
+        return (probs @ v.to(probs.dtype)).to(q.dtype), probs.detach()
     path = resolve_path(impl, logit_norm, owner=owner)
     if path == 'explicit':
         return explicit_relative_attention(q, k, v, rel_h, rel_w, size, logit_norm)

@@ -94,7 +94,28 @@ def explicit_relative_attention(q: Tensor,
     return out.to(dtype)
 
 
+def explicit_relative_probs(q: Tensor,
+                            k: Tensor,
+                            rel_h: Optional[Tensor] = None,
+                            rel_w: Optional[Tensor] = None,
+                            size: Optional[Tuple[int, int]] = None,
+                            logit_norm: Optional[nn.Module] = None) -> Tensor:
+    """The attention probabilities of the explicit path, ``(B, N, HW, HW)`` in (at least) fp32:
+    row ``i`` is query ``i``'s softmax over the keys in raster order (what
+    :func:`~mmattn.models.layers.base.record_attention` records for LESA and AA)."""
+    work = torch.promote_types(q.dtype, torch.float32)
+    q, k = q.to(work), k.to(work)
+    if rel_h is not None:
+        rel_h, rel_w = rel_h.to(work), rel_w.to(work)
+    with autocast_off(q.device.type):
+        return _probs(q, k, rel_h, rel_w, size, logit_norm)
+
+
 def _explicit_relative_attention(q, k, v, rel_h, rel_w, size, logit_norm):
+    return _probs(q, k, rel_h, rel_w, size, logit_norm) @ v
+
+
+def _probs(q, k, rel_h, rel_w, size, logit_norm):
     B, N, L, _ = q.shape
     terms = [q @ k.transpose(-1, -2)]
     if rel_h is not None:
@@ -105,4 +126,4 @@ def _explicit_relative_attention(q, k, v, rel_h, rel_w, size, logit_norm):
         logits = norm_in_own_dtype(logit_norm, torch.cat(terms, dim=1)).view(B, T, N, L, L).sum(1)
     else:
         logits = terms[0] if len(terms) == 1 else terms[0] + terms[1]
-    return logits.softmax(dim=-1) @ v
+    return logits.softmax(dim=-1)
