@@ -4,14 +4,5 @@
 # encoding (axial-deeplab style over the flattened 14x14 map at 224 px), 8 heads.
 _base_ = ['./resnet50_4xb32-cos-90e_in1k.py']
 lesa = dict(type='LESA', num_heads=8, fusion='dynamic', pe_type='classification', max_size=14)
-model = dict(
-    backbone=dict(
-        _delete_=True,
-        type='AttnResNet',
-        depth=50,
-        num_stages=4,
-        strides=(1, 2, 2, 1),
-        out_indices=(3, ),
-        style='pytorch',
-        stage_ops=(None, None, lesa, lesa),
-        op_blocks=('none', 'none', 'all_but_first', 'all')))
+model = dict(backbone=dict(type='AttnResNet', strides=(1, 2, 2, 1), stage_ops=(None, None, lesa, lesa),
+                           op_blocks=('none', 'none', 'all_but_first', 'all')))
