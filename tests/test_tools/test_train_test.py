@@ -12,7 +12,7 @@ import pytest
 from conftest import REPO, run_py
 
 pytestmark = pytest.mark.slow
-CONFIG = osp.join(REPO, 'configs/mrla/faster-rcnn_r50_fpn_1x_coco.py')
+CONFIG = osp.join(REPO, 'configs/resnet/faster-rcnn_r50_fpn_1x_coco.py')
 
 
 def toy_config(tmp_path, toy_root, max_iters=2, src=CONFIG, name='toy.py', **kw):
