@@ -10,12 +10,8 @@ import uuid
 
 import pytest
 
+from config_cache import load as _cfg
 from conftest import REPO
-
-
-def _cfg(rel):
-    from mmengine.config import Config
-    return Config.fromfile(osp.join(REPO, 'configs', rel))
 
 
 def _t4_configs():

@@ -14,20 +14,16 @@ iteration and per epoch in the Runner's order, with an epoch of ``EPOCH_LEN`` it
 than every iteration-based warm-up, as a real COCO/ImageNet epoch is). Iteration-based loops
 (mmseg) run their whole length. Configs with the same schedule share one simulation.
 """
-import glob
+import copy
 import math
-import os.path as osp
 import re
 from functools import lru_cache
 
 import pytest
 
-from conftest import REPO
+from config_cache import all_configs, load
 
-CONFIGS = sorted(
-    osp.relpath(p, osp.join(REPO, 'configs'))
-    for p in glob.glob(osp.join(REPO, 'configs', '**', '*.py'), recursive=True)
-    if '_base_' not in p.split(osp.sep))
+CONFIGS = all_configs()
 
 # name: epochs (or iters), warm-up (first epoch / iteration at the base lr), lr drop epochs,
 # lr at the end (relative to the base lr, or absolute with final_abs), shape between drops
@@ -204,8 +200,7 @@ def check_schedule(cfg, expected):
 
 @pytest.mark.parametrize('rel', CONFIGS)
 def test_schedule_matches_the_paper(rel):
-    from mmengine.config import Config
-    cfg = Config.fromfile(osp.join(REPO, 'configs', rel))
+    cfg = load(rel)
     name = schedule_of(rel)
     errors = check_schedule(cfg, SCHEDULES[name])
     assert not errors, f'{rel} ({name}): ' + '; '.join(errors)
@@ -213,8 +208,7 @@ def test_schedule_matches_the_paper(rel):
 
 def test_check_catches_a_milestone_offset():
     """The AA bug: MultiStepLR(begin=5) counts its milestones from epoch 5."""
-    from mmengine.config import Config
-    cfg = Config.fromfile(osp.join(REPO, 'configs', 'aa', 'resnet50_8xb32-aa-100e_in1k.py'))
+    cfg = copy.deepcopy(load('aa/resnet50_8xb32-aa-100e_in1k.py'))
     cfg.param_scheduler[1] = dict(type='MultiStepLR', by_epoch=True, begin=5,
                                   milestones=[30, 60, 80, 90], gamma=0.1)
     errors = check_schedule(cfg, SCHEDULES['AA ImageNet'])
@@ -223,9 +217,7 @@ def test_check_catches_a_milestone_offset():
 
 def test_check_catches_a_multiplied_cooldown():
     """The EAMLP bug: ConstantLR(factor=0.01) after the cosine multiplies its 1e-5 again."""
-    from mmengine.config import Config
-    cfg = Config.fromfile(osp.join(REPO, 'configs', 'external_attention',
-                                   'eamlp-7_8xb64_in1k-384px.py'))
+    cfg = copy.deepcopy(load('external_attention/eamlp-7_8xb64_in1k-384px.py'))
     cfg.param_scheduler.append(dict(type='ConstantLR', factor=0.01, by_epoch=True, begin=300,
                                     end=310))
     errors = check_schedule(cfg, SCHEDULES['EAMLP ImageNet'])
