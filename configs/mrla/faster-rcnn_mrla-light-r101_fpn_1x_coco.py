@@ -2,4 +2,5 @@
 # the MRLA-light R101 ImageNet weights (configs/mrla/mrla-light-r101_8xb32_in1k.py, or the
 # official r101_mrlal converted with --target classifier).
 _base_ = ['./faster-rcnn_mrla-light-r50_fpn_1x_coco.py']
-model = dict(backbone=dict(depth=101, init_cfg=dict(checkpoint='checkpoints/mrla-light-r101_in1k.pth')))
+model = dict(backbone=dict(depth=101, init_cfg=dict(
+    checkpoint='checkpoints/mrla-light-r101_in1k.pth')))

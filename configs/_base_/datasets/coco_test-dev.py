@@ -4,7 +4,8 @@
 # (https://competitions.codalab.org/competitions/20794: zip `<outfile_prefix>.bbox.json` and
 # `.segm.json`, renamed detections_test-dev2017_<name>_results.json). A config picks them with
 #     test_dataloader = {{_base_.coco_test_dev.dataloader}}
-#     test_evaluator = dict(_base_.coco_test_dev.evaluator, outfile_prefix='./work_dirs/NAME/test-dev')
+#     test_evaluator = dict(_base_.coco_test_dev.evaluator,
+#                           outfile_prefix='./work_dirs/NAME/test-dev')
 coco_test_dev = dict(
     dataloader=dict(dataset=dict(ann_file='annotations/image_info_test-dev2017.json',
                                  data_prefix=dict(img='test2017/'), test_mode=True)),
