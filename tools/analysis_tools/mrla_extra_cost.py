@@ -9,7 +9,7 @@ built (``init_cfg`` dropped: nothing is loaded) and compared:
 * ``--source imagenet`` (default): ``configs/mrla/mrla-{type}-r{depth}_8xb32_in1k.py`` against
   ``configs/mrla/resnet{depth}_8xb32-warmup_in1k.py``;
 * ``--source coco``: ``configs/mrla/faster-rcnn_mrla-light-r{depth}_fpn_1x_coco.py`` against
-  ``configs/mrla/faster-rcnn_r{depth}_fpn_1x_coco.py`` (MRLA-light only; every detector config
+  ``configs/resnet/faster-rcnn_r{depth}_fpn_1x_coco.py`` (MRLA-light only; every detector config
   of the folder has the same backbone).
 
 Parameters (exact): ``extra`` = MRLA backbone minus baseline backbone; ``lambda`` = the
@@ -48,7 +48,7 @@ def config_pair(source: str, depth: int, mrla_type: str):
                 osp.join(CFG_DIR, f'mrla-{mrla_type}-r{depth}_8xb32_in1k.py'))
     if mrla_type != 'light':
         raise ValueError('--source coco: only MRLA-light has detection configs')
-    return (osp.join(CFG_DIR, f'faster-rcnn_r{depth}_fpn_1x_coco.py'),
+    return (osp.join(CFG_DIR, '..', 'resnet', f'faster-rcnn_r{depth}_fpn_1x_coco.py'),
             osp.join(CFG_DIR, f'faster-rcnn_mrla-light-r{depth}_fpn_1x_coco.py'))
 
 
