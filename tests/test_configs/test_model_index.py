@@ -103,3 +103,17 @@ def test_mim_search_lists_every_config(tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     listed = set(re.findall(r'configs/\S+?\.py', proc.stdout))
     assert listed == set(_configs()), sorted(set(_configs()) - listed)[:10]
+
+
+@pytest.mark.slow
+def test_configs_readme_parameter_command_prints_the_metafile_count(models):
+    """The command of configs/README.md, "Parameters in the metafiles", as written."""
+    with open(osp.join(REPO, 'configs', 'README.md')) as f:
+        text = f.read()
+    section = text.split('## Parameters in the metafiles', 1)[1]
+    block = section.split('```bash\n', 1)[1].split('```', 1)[0]
+    code = re.search(r'-c "\n(.*)"\n', block, re.S).group(1)
+    config = re.search(r"Config\.fromfile\('([^']+)'\)", code).group(1)
+    out = run_py(code).stdout.split()
+    want = next(m['Metadata']['Parameters'] for m in models if m['Config'] == config)
+    assert int(out[-1]) == want
