@@ -120,3 +120,18 @@ def test_local_checkpoints_are_written_by_this_repository():
             if producers.count(name) == 0:
                 missing[osp.relpath(p, REPO)] = name
     assert not missing, missing
+
+
+@pytest.mark.parametrize('rel', ['lesa/cascade-mask-rcnn_r50_fpn_1x_coco.py',
+                                 'lesa/mask-rcnn_r50_fpn_1x_coco.py'])
+def test_toy_cfg_scales_shared_pipelines_once(rel):
+    """`{{_base_.lesa_1024.mask.train}}` and `val_dataloader = test_dataloader = ...` leave one
+    dict under several keys; the toy config must scale it once (1024 -> 1024 * 128 / 800), not
+    once per key (the one-step runs once tested these configs on 4-pixel images)."""
+    import copy
+
+    from mmattn.testing import make_toy_cfg
+    toy = make_toy_cfg(copy.deepcopy(_cfg(rel)), '/nonexistent/coco', max_iters=1)
+    assert toy.train_dataloader.dataset.pipeline[2].scale == (164, 164)
+    assert toy.val_dataloader.dataset.pipeline[1].scale == (164, 164)
+    assert toy.test_dataloader.dataset.pipeline[1].scale == (164, 164)
