@@ -98,8 +98,9 @@ def test_mim_search_lists_every_config(tmp_path):
     (info / 'METADATA').write_text('Metadata-Version: 2.1\nName: mmattn\nVersion: 0.0.0\n')
     mim = osp.join(osp.dirname(sys.executable), 'mim')
     env = dict(os.environ, PYTHONPATH=str(site))
-    proc = subprocess.run([mim, 'search', 'mmattn', '--display-width', '300'], capture_output=True, text=True, env=env,
-                          cwd=str(tmp_path), timeout=300)
+    proc = subprocess.run([mim, 'search', 'mmattn', '--display-width', '300'],
+                          capture_output=True, text=True, env=env, cwd=str(tmp_path),
+                          timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     listed = set(re.findall(r'configs/\S+?\.py', proc.stdout))
     assert listed == set(_configs()), sorted(set(_configs()) - listed)[:10]
