@@ -7,7 +7,9 @@ optim_wrapper = dict(optimizer=dict(type='SGD', lr=0.128, momentum=0.9, weight_d
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.001, by_epoch=True, begin=0, end=5,
          convert_to_iter_based=True),
-    dict(type='MultiStepLR', by_epoch=True, begin=5, milestones=[30, 60, 80, 90], gamma=0.1),
+    # begin=0, not 5: mmengine counts milestones from `begin` (begin=5 drops at 35/65/85/95)
+    dict(type='MultiStepLR', by_epoch=True, begin=0, end=100, milestones=[30, 60, 80, 90],
+         gamma=0.1),
 ]
 train_cfg = dict(by_epoch=True, max_epochs=100, val_interval=1)
 auto_scale_lr = dict(base_batch_size=256)

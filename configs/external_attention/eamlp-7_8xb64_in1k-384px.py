@@ -60,8 +60,9 @@ param_scheduler = [
     # 5 warm-up epochs from 1e-6 (official warmup_lr), per iteration
     dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0, end=5,
          convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', T_max=295, eta_min=1e-5, by_epoch=True, begin=5, end=300),
-    # 10 cool-down epochs at the minimum lr (timm's cooldown_epochs: 1e-5 = 1e-3 * 0.01)
-    dict(type='ConstantLR', factor=0.01, by_epoch=True, begin=300, end=310),
+    # reaches min lr 1e-5 at its last epoch (299); the 10 cool-down epochs (timm's
+    # cooldown_epochs) keep it, since mmengine leaves the lr alone after the last scheduler's
+    # end. (A ConstantLR(factor=0.01) there would multiply 1e-5 again: 1e-7.)
+    dict(type='CosineAnnealingLR', T_max=294, eta_min=1e-5, by_epoch=True, begin=5, end=300),
 ]
 train_cfg = dict(by_epoch=True, max_epochs=310, val_interval=1)

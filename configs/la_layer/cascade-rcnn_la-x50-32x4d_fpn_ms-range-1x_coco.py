@@ -1,13 +1,3 @@
 # LA-layer paper, COCO (Table 3): Cascade R-CNN, LA-ResNeXt-50 (32x4d)-FPN, ms-range 1x.
-# The LA-layers keep the grouped conv's groups=32. Weights:
-# configs/la_layer/la-resnext50-32x4d_8xb64-warmup-coslr_in1k.py
-# -> checkpoints/la-resnext50-32x4d_in1k.pth.
-_base_ = ['./cascade-rcnn_la-r50_fpn_ms-range-1x_coco.py']
-model = dict(
-    backbone=dict(
-        type='AttnResNeXt',
-        groups=32,
-        base_width=4,
-        init_cfg=dict(
-            type='Pretrained', checkpoint='checkpoints/la-resnext50-32x4d_in1k.pth',
-            prefix='backbone.')))
+_base_ = ['./cascade-rcnn_r50_fpn_ms-range-1x_coco.py', '../_base_/backbones/la-x50-32x4d.py']
+model = dict(backbone={{_base_.backbone}})

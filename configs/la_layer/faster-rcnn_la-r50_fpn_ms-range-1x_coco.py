@@ -1,17 +1,4 @@
-# LA-layer paper, COCO (Table 3): Faster R-CNN, LA-ResNet-50-FPN, ms-range 1x.
-# Every bottleneck 3x3 conv of res2-res5 is an LA-layer (Table 1; k=3, L=7, m=8 by default).
-# Backbone weights: the ImageNet run of configs/la_layer/la-resnet50_8xb64-warmup-coslr_in1k.py,
-# saved as checkpoints/la-resnet50_in1k.pth (an mmpretrain checkpoint: prefix 'backbone.').
-# frozen_stages=1 and norm_eval=True as the baselines (stem and res2 frozen, LA-layers included).
-_base_ = ['./faster-rcnn_r50_fpn_ms-range-1x_coco.py']
-model = dict(
-    backbone=dict(
-        type='AttnResNet',
-        depth=50,
-        stage_ops=(dict(type='LALayer'), ) * 4,
-        op_blocks='all',
-        frozen_stages=1,
-        norm_eval=True,
-        init_cfg=dict(
-            type='Pretrained', checkpoint='checkpoints/la-resnet50_in1k.pth',
-            prefix='backbone.')))
+# LA-layer paper, COCO (Table 3): Faster R-CNN, LA-ResNet-50-FPN, ms-range 1x: the baseline with
+# every bottleneck 3x3 conv an LA-layer (configs/_base_/backbones/la-r50.py).
+_base_ = ['./faster-rcnn_r50_fpn_ms-range-1x_coco.py', '../_base_/backbones/la-r50.py']
+model = dict(backbone={{_base_.backbone}})

@@ -1,7 +1,4 @@
 # LA-layer paper, COCO (Table 3) baseline: Faster R-CNN, ResNeSt-101-FPN, ms-range 1x.
 _base_ = ['./faster-rcnn_s50_fpn_ms-range-1x_coco.py']
-model = dict(
-    backbone=dict(
-        stem_channels=128,
-        depth=101,
-        init_cfg=dict(type='Pretrained', checkpoint='open-mmlab://resnest101')))
+model = dict(backbone=dict(stem_channels=128, depth=101,
+                           init_cfg=dict(checkpoint='open-mmlab://resnest101')))

@@ -1,12 +1,5 @@
-# LESA paper, Table 3 row "WR50 HTC Dconv.^h 20": the higher-resolution row, tested at 1280.
+# LESA paper, Table 3 row "WR50 HTC Dconv.^h 20": the higher-resolution row, trained (multi-scale
+# around 1280: 640-1280 or 1280-2560) and tested at 1280, as the official ^h configs.
 _base_ = ['./htc_wrn50-dconv-c3-c5_fpn_20e_coco.py']
-test_scale = (1280, 1280)
-test_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=None),
-    dict(type='Resize', scale=test_scale, keep_ratio=True),
-    dict(type='LoadAnnotations', with_bbox=True, with_mask=True, with_seg=True),
-    dict(type='PackDetInputs',
-         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'))
-]
-val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
-test_dataloader = val_dataloader
+train_dataloader = {{_base_.lesa_htc_ms_1280.htc.train}}
+val_dataloader = test_dataloader = {{_base_.lesa_htc_ms_1280.htc.test}}

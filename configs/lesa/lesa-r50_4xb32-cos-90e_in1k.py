@@ -2,16 +2,10 @@
 # of layer3[1:] and all of layer4 (layer3[0] keeps its stride-2 conv); the last stage runs at
 # stride 1 (output stride 16), as the official classification code. Classification position
 # encoding (axial-deeplab style over the flattened 14x14 map at 224 px), 8 heads.
+# Its last checkpoint, saved as checkpoints/lesa-r50_in1k_mmattn.pth, is what the detection
+# configs load.
 _base_ = ['./resnet50_4xb32-cos-90e_in1k.py']
 lesa = dict(type='LESA', num_heads=8, fusion='dynamic', pe_type='classification', max_size=14)
-model = dict(
-    backbone=dict(
-        _delete_=True,
-        type='AttnResNet',
-        depth=50,
-        num_stages=4,
-        strides=(1, 2, 2, 1),
-        out_indices=(3, ),
-        style='pytorch',
-        stage_ops=(None, None, lesa, lesa),
-        op_blocks=('none', 'none', 'all_but_first', 'all')))
+model = dict(backbone=dict(type='AttnResNet', strides=(1, 2, 2, 1),
+                           stage_ops=(None, None, lesa, lesa),
+                           op_blocks=('none', 'none', 'all_but_first', 'all')))

@@ -1,19 +1,4 @@
-# LESA paper, Table 3/4 row "R50 LESA 12": LESA replaces the 3x3 conv of layer3[1:] and all of
-# layer4 (layer3[0] keeps its stride-2 conv; layer4[0] is a stride-2 LESA: attention at its
-# input size, then 2x2 average pooling). Detection position encoding (2-D relative, query term),
-# tables sized for each stage's feature size at 1024 input (stride 16: 64, stride 32: 32) and
-# interpolated beyond it. Backbone weights: LESA-R50 trained on ImageNet
-# (configs/lesa/lesa-r50_4xb32-cos-90e_in1k.py, or the official checkpoint converted by
-# tools/model_converters/lesa_to_mmattn.py); the detection position tables start fresh, as in
-# the paper ("we initialize new position embedding layers").
-_base_ = ['./mask-rcnn_r50_fpn_1x_coco.py']
-lesa = dict(type='LESA', num_heads=8, fusion='dynamic', unary='conv', pe_type='detection_qr')
-model = dict(
-    backbone=dict(
-        type='AttnResNet',
-        stage_ops=(None, None, dict(lesa, max_size=64), dict(lesa, max_size=32)),
-        op_blocks=('none', 'none', 'all_but_first', 'all'),
-        # the ImageNet checkpoint has the classification position encoding: detection starts it fresh
-        allow_uninitialised=('*.rel_height', '*.rel_width', '*.bn_output.*', '*.bn_similarity.*'),
-        init_cfg=dict(type='Pretrained', prefix='backbone.',
-                      checkpoint='checkpoints/lesa-r50_in1k_mmattn.pth')))
+# LESA paper, Table 3/4 row "R50 LESA 12": the R50 Conv. 12 baseline with the LESA-R50 backbone
+# (configs/_base_/backbones/lesa-r50.py), everything else unchanged.
+_base_ = ['./mask-rcnn_r50_fpn_1x_coco.py', '../_base_/backbones/lesa-r50.py']
+model = dict(backbone={{_base_.backbone}})

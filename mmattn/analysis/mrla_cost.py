@@ -20,14 +20,14 @@ _MRLA_MODULE = re.compile(r'^layer\d+\.\d+\.(mrla|bn_mrla)$')
 
 def config_pair(source, depth, mrla_type):
     """(baseline config, MRLA config): ImageNet configs, or (``source='coco'``, MRLA-light
-    only) the Faster R-CNN configs, whose backbones every detector config of the folder
-    shares."""
+    only) the Faster R-CNN configs (the baseline is ``configs/resnet/``), whose backbones
+    every detector config shares."""
     if source == 'imagenet':
         return (f'{CFG_DIR}/resnet{depth}_8xb32-warmup_in1k.py',
                 f'{CFG_DIR}/mrla-{mrla_type}-r{depth}_8xb32_in1k.py')
     if mrla_type != 'light':
         raise ValueError(f'source={source!r}: only MRLA-light has detection configs')
-    return (f'{CFG_DIR}/faster-rcnn_r{depth}_fpn_1x_coco.py',
+    return (f'{CFG_DIR}/../resnet/faster-rcnn_r{depth}_fpn_1x_coco.py',
             f'{CFG_DIR}/faster-rcnn_mrla-light-r{depth}_fpn_1x_coco.py')
 
 

@@ -36,15 +36,21 @@ def _scale_value(v, factor):
     return v
 
 
-def _walk(node, fn, path=()):
+def _walk(node, fn, path=(), seen=None):
+    # a config can hold one dict under two keys (mmengine's `{{_base_.x}}` and `a = b = ...`
+    # keep the object): visit it once, or its sizes are scaled twice
+    seen = set() if seen is None else seen
+    if id(node) in seen:
+        return
+    seen.add(id(node))
     if isinstance(node, dict):
         for k in list(node.keys()):
             node[k] = fn(path + (k, ), node[k])
-            _walk(node[k], fn, path + (k, ))
+            _walk(node[k], fn, path + (k, ), seen)
     elif isinstance(node, list):
         for i, x in enumerate(node):
             node[i] = fn(path + (i, ), x)
-            _walk(node[i], fn, path + (i, ))
+            _walk(node[i], fn, path + (i, ), seen)
 
 
 def _in_size_context(path):

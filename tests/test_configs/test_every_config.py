@@ -1,7 +1,10 @@
-"""Every config in configs/ builds, trains one step and runs one test step on generated data.
+"""Every config in configs/ builds, trains one step and runs one test step on generated data,
+and its model has the parameter count its metafile states.
 
 Only the data root, image size and schedule change (mmattn/testing/toy_cfg.py); the model, the
-pipelines and the evaluators are the ones a researcher launches on 8 GPUs.
+pipelines and the evaluators are the ones a researcher launches on 8 GPUs. The `*_test-dev.py`
+configs are their row's config with another test set: tests/test_configs/test_config_content.py
+runs one on test-dev-shaped data and checks that the others equal their row's.
 """
 import glob
 import math
@@ -16,12 +19,26 @@ pytestmark = pytest.mark.slow
 
 CONFIGS = sorted(
     p for p in glob.glob(osp.join(REPO, 'configs', '**', '*.py'), recursive=True)
-    if '_base_' not in p.split(osp.sep) and not osp.basename(p).startswith('_'))
+    if '_base_' not in p.split(osp.sep) and not osp.basename(p).startswith('_')
+    and not p.endswith('_test-dev.py'))
 DATA = {'mmdet': 'coco', 'mmseg': 'ade20k', 'mmpretrain': 'imagenet'}
 
 
 def _id(path):
     return osp.relpath(path, osp.join(REPO, 'configs'))
+
+
+def _metafile_parameters():
+    import yaml
+    out = {}
+    for path in glob.glob(osp.join(REPO, 'configs', '*', 'metafile.yml')):
+        with open(path) as f:
+            for m in yaml.safe_load(f)['Models']:
+                out[osp.join(REPO, m['Config'])] = m['Metadata']['Parameters']
+    return out
+
+
+PARAMETERS = _metafile_parameters()
 
 
 def run_one_step(config_path, toy_root, tmp_path):
@@ -42,6 +59,9 @@ def run_one_step(config_path, toy_root, tmp_path):
     # no checkpoint at all: mmengine saves the last one by default (hundreds of MB per config)
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=-1, save_last=False)
     runner = build_runner_from_cfg(cfg)
+    n = sum(p.numel() for p in runner.model.parameters())
+    assert n == PARAMETERS.get(config_path), \
+        f'{_id(config_path)}: {n} parameters, metafile says {PARAMETERS.get(config_path)}'
     runner.train()
     losses = runner.message_hub.get_scalar('train/loss').current()
     assert math.isfinite(losses), f'{_id(config_path)}: training loss {losses}'

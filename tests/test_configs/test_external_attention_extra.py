@@ -46,7 +46,7 @@ def _n(module):
 
 def test_ea_plugin_keeps_stock_resnet50_loadable():
     ea_cfg = _cfg('mask-rcnn_r50-ea-c4-c5_fpn_1x_coco.py')
-    stock_cfg = _cfg('mask-rcnn_r50_fpn_1x_coco.py')
+    stock_cfg = _cfg('../resnet/mask-rcnn_r50_fpn_1x_coco.py')
     assert ea_cfg.model.backbone.init_cfg.type == 'Pretrained'  # torchvision://resnet50
     ea_bb_cfg, stock_bb_cfg = ea_cfg.model.backbone.copy(), stock_cfg.model.backbone.copy()
     ea_bb_cfg.init_cfg = stock_bb_cfg.init_cfg = None  # nothing downloaded; mmdet's own init

@@ -56,7 +56,7 @@ def _lambda_params(m):
 
 @pytest.mark.parametrize('det,depth', DETECTORS, ids=[f'{d}-r{n}' for d, n in DETECTORS])
 def test_detection_backbone_extra_params_are_official(det, depth):
-    base = _build_backbone(_cfg(f'{det}_r{depth}_fpn_1x_coco.py'))
+    base = _build_backbone(_cfg(f'../resnet/{det}_r{depth}_fpn_1x_coco.py'))
     mrla_cfg = _cfg(f'{det}_mrla-light-r{depth}_fpn_1x_coco.py')
     model = _build_backbone(mrla_cfg)
     assert type(model) is MRLAResNet and model.mrla_type == 'light' and model.depth == depth

@@ -10,7 +10,7 @@ import torch
 from conftest import REPO
 
 CLS_CONFIG = osp.join(REPO, 'configs/aa/aa-r50_8xb32-100e_in1k.py')
-DET_CONFIG = osp.join(REPO, 'configs/mrla/retinanet_r50_fpn_1x_coco.py')
+DET_CONFIG = osp.join(REPO, 'configs/resnet/retinanet_r50_fpn_1x_coco.py')
 
 
 def tool(name):

@@ -15,7 +15,7 @@ import pytest
 from conftest import REPO, run_py
 
 pytestmark = pytest.mark.slow
-CONFIG = osp.join(REPO, 'configs/mrla/faster-rcnn_r50_fpn_1x_coco.py')
+CONFIG = osp.join(REPO, 'configs/resnet/faster-rcnn_r50_fpn_1x_coco.py')
 
 
 def toy_config(tmp_path, toy_root, max_iters=2, src=CONFIG, name='toy.py', data='coco', **kw):
@@ -133,7 +133,7 @@ print('TRAINED')
 
 # ------------------------------------------------- tools/test.py --show-dir / --out, per library
 SHOW_CONFIGS = {  # library: (config, toy data set, test images in it)
-    'mmdet': ('configs/mrla/faster-rcnn_r50_fpn_1x_coco.py', 'coco', 2),
+    'mmdet': ('configs/resnet/faster-rcnn_r50_fpn_1x_coco.py', 'coco', 2),
     'mmseg': ('configs/external_attention/eanet_r50-d8_4xb4-80k_ade20k-512x512.py', 'ade20k', 2),
     'mmpretrain': ('configs/aa/aa-r50_8xb32-100e_in1k.py', 'imagenet', 3),
 }

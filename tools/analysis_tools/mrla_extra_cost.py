@@ -9,7 +9,7 @@ built (nothing loaded) and compared (:mod:`mmattn.analysis.mrla_cost`):
 * ``--source imagenet`` (default): ``configs/mrla/mrla-{type}-r{depth}_8xb32_in1k.py`` against
   ``configs/mrla/resnet{depth}_8xb32-warmup_in1k.py``;
 * ``--source coco``: ``configs/mrla/faster-rcnn_mrla-light-r{depth}_fpn_1x_coco.py`` against
-  ``configs/mrla/faster-rcnn_r{depth}_fpn_1x_coco.py`` (MRLA-light only).
+  ``configs/resnet/faster-rcnn_r{depth}_fpn_1x_coco.py`` (MRLA-light only).
 
 Multiply-adds are the ledger's (``docs/paper_tables.md``, the same counter): convolutions,
 matrix products and MRLA-base's attention-weighted sum of the value maps (block t of a stage:

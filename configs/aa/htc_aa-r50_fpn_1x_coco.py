@@ -1,0 +1,4 @@
+# Extension (no paper row): HTC, AA-ResNet-50-FPN, mmdet's 1x: the AA paper's RetinaNet
+# setting (mmdet's standard input, ImageNet AA-ResNet-50 weights, frozen BN) in mmdet's HTC.
+_base_ = ['../resnet/htc_r50_fpn_1x_coco.py', '../_base_/backbones/aa-r50.py']
+model = dict(backbone={{_base_.backbone}})

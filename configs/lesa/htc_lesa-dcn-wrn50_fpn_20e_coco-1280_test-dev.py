@@ -1,0 +1,10 @@
+# LESA paper, Table 4 row "WR50 HTC LESA^h 20" (COCO test-dev2017): the model of
+# htc_lesa-dcn-wrn50_fpn_20e_coco-1280.py tested on test-dev ("the same testing pipeline for
+# val2017 and test-dev2017"), writing the results JSON for the evaluation server
+# (configs/_base_/datasets/coco_test-dev.py):
+#   tools/test.py configs/lesa/htc_lesa-dcn-wrn50_fpn_20e_coco-1280_test-dev.py CHECKPOINT
+_base_ = ['./htc_lesa-dcn-wrn50_fpn_20e_coco-1280.py', '../_base_/datasets/coco_test-dev.py']
+test_dataloader = {{_base_.coco_test_dev.dataloader}}
+test_evaluator = dict(
+    _base_.coco_test_dev.evaluator,
+    outfile_prefix='./work_dirs/htc_lesa-dcn-wrn50_fpn_20e_coco-1280_test-dev/results')

@@ -1,3 +1,0 @@
-# MRLA paper, COCO baseline: RetinaNet, ResNet-101-FPN, 1x.
-# lr 0.01 for batch 16: mmdet's RetinaNet setting and the official MRLA config's.
-_base_ = ['mmdet::retinanet/retinanet_r101_fpn_1x_coco.py', '../_base_/mmattn_imports.py']

@@ -1,0 +1,3 @@
+# Plain ResNet-50 baseline: Faster R-CNN R50-FPN, 1x, mmdet's standard setting (MRLA paper, COCO;
+# and the extension rows that keep mmdet's setting).
+_base_ = ['mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py', '../_base_/mmattn_imports.py']

@@ -1,0 +1,2 @@
+# Plain ResNet-101 baseline: Mask R-CNN R101-FPN, 1x, mmdet's standard setting (MRLA paper, COCO).
+_base_ = ['mmdet::mask_rcnn/mask-rcnn_r101_fpn_1x_coco.py', '../_base_/mmattn_imports.py']
