@@ -4,7 +4,7 @@ Cases (batch 1, fp32):
 
 1. One LESA block (w=256: 8 heads, q/k 16, v 32, BatchNorm over the logits in training mode)
    at 64x64 and 50x84: the attention core ``explicit`` and ``fused`` (see
-   ``mmattn/models/layers/attention.py``) against the ``floor``, one plain
+   ``mmattn/models/layers/attention/``) against the ``floor``, one plain
    ``scaled_dot_product_attention`` on the same q/k/v with no position terms (on CPU q/k are
    zero-padded to v's 32 dims so that SDPA's flash kernel runs, which leaves the logits
    unchanged; otherwise SDPA falls back to its math path and the floor would be slow). Also
