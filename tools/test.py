@@ -12,26 +12,9 @@ import os.path as osp
 import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from cfg_options import cfg_option, cfg_options_dict  # noqa: E402  (no torch)
 # torch, mmengine and mmattn are imported after the arguments are parsed (as in train.py).
-
-
-def cfg_option(item):
-    """One ``--cfg-options`` item: ``KEY=VALUE`` as ``(key, value string)`` (as in train.py:
-    the two tools are scripts, loaded without a package to share code through)."""
-    key, sep, value = item.partition('=')
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(
-            f'{item!r} is not KEY=VALUE (e.g. model.backbone.depth=101 or '
-            'test_dataloader.batch_size=4; no spaces around "=")')
-    return key, value
-
-
-def cfg_options_dict(items):
-    """``(key, value string)`` pairs as the dict mmengine's ``DictAction`` would build."""
-    if not items:
-        return None
-    from mmengine.config import DictAction
-    return {key: DictAction._parse_iterable(value) for key, value in items}
 
 
 def parse_args(argv=None):

@@ -3,8 +3,7 @@ load the source safely, print what was not placed, check shapes against a config
 refuse on a mismatch, write ``{'state_dict', 'meta'}``.
 
 A new paper's converter CLI adds its arguments with ``tools/model_converters/converter_args.py``
-(no torch import, so ``--help`` is quick), calls its
-``convert_*`` function and hands the result to :func:`finish`.
+(no torch import, so ``--help`` is quick) and hands its ``convert_*`` function to :func:`run`.
 """
 import argparse
 import sys
@@ -37,6 +36,22 @@ def check_shapes(converted: dict, reference: dict) -> dict:
     (unexpected), keys only in ``reference`` (missing): the comparison of every other load."""
     from mmattn.utils.checkpoint import compare_with_checkpoint, state_shapes
     return compare_with_checkpoint(state_shapes(reference), state_shapes(converted))
+
+
+def run(args: argparse.Namespace, convert, describe, converted_by: str, notes=None) -> int:
+    """The whole command: load ``args.src``, ``convert(checkpoint)`` (a ``ValueError`` refuses:
+    exit status 1, nothing written), print ``describe(report)`` and the lines of
+    ``notes(report)``, then :func:`finish`."""
+    checkpoint = load_source(args.src, args.unsafe_load)
+    try:
+        state_dict, report = convert(checkpoint)
+    except ValueError as err:
+        print(f'refused: {err}', file=sys.stderr)
+        return 1
+    print(f'converted {report["num_converted"]} tensors ({describe(report)})')
+    for line in (notes(report) if notes else ()):
+        print(line)
+    return finish(state_dict, report, args, converted_by)
 
 
 def finish(state_dict: dict, report: dict, args: argparse.Namespace, converted_by: str) -> int:

@@ -86,7 +86,11 @@ run_logged mim $PIP install $C -r requirements/mim.txt -r requirements/tests.txt
 run_logged mim-nodeps $PIP install $C --no-deps openmim==0.3.9
 
 say "mmattn (editable)"
-run_logged mmattn $PIP install $C --no-deps --no-build-isolation -e .
+# legacy-editable (an egg-link to this checkout): the distribution's location is then the
+# checkout, where `mim search mmattn` finds mmattn/.mim/model-index.yml; a PEP 660 editable
+# install keeps its metadata in site-packages, where mim looks for the package and fails.
+run_logged mmattn env SETUPTOOLS_ENABLE_FEATURES=legacy-editable \
+    $PIP install $C --no-deps --no-build-isolation -e .
 
 "$VENV/bin/python" - <<'PY'
 import importlib, sys

@@ -33,17 +33,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
-    from mmattn.converters.cli import finish, load_source
+    from mmattn.converters.cli import run
     from mmattn.converters.eanet import convert_eanet
-    checkpoint = load_source(args.src, args.unsafe_load)
-    try:
-        state_dict, report = convert_eanet(checkpoint, target=args.target, require_ea=True)
-    except ValueError as err:
-        print(f'refused: {err}', file=sys.stderr)
-        return 1
-    print(f'converted {report["num_converted"]} tensors (num_classes={report["num_classes"]}, '
-          f'meta={report["meta"]})')
-    return finish(state_dict, report, args, converted_by='eanet_to_mmattn')
+    return run(args, lambda ckpt: convert_eanet(ckpt, target=args.target, require_ea=True),
+               lambda r: f'num_classes={r["num_classes"]}, meta={r["meta"]}',
+               converted_by='eanet_to_mmattn')
 
 
 if __name__ == '__main__':

@@ -41,22 +41,15 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
-    from mmattn.converters.cli import finish, load_source
+    from mmattn.converters.cli import run
     from mmattn.converters.lesa import convert_lesa
-    checkpoint = load_source(args.src, args.unsafe_load)
-    try:
-        state_dict, report = convert_lesa(checkpoint, target=args.target,
-                                          drop_position=args.drop_position)
-    except ValueError as err:
-        print(f'refused: {err}', file=sys.stderr)
-        return 1
-    print(f'converted {report["num_converted"]} tensors (format={report["format"]}, '
-          f'pe_type={report["pe_type"]}, LESA blocks={report["num_lesa"]}, '
-          f'meta={report["meta"]})')
-    if report['dropped_position']:
-        print(f'{len(report["dropped_position"])} position-encoding keys dropped '
-              f'(--drop-position)')
-    return finish(state_dict, report, args, converted_by='lesa_to_mmattn')
+    return run(args, lambda ckpt: convert_lesa(ckpt, target=args.target,
+                                               drop_position=args.drop_position),
+               lambda r: (f'format={r["format"]}, pe_type={r["pe_type"]}, '
+                          f'LESA blocks={r["num_lesa"]}, meta={r["meta"]}'),
+               converted_by='lesa_to_mmattn',
+               notes=lambda r: [f'{len(r["dropped_position"])} position-encoding keys dropped '
+                                '(--drop-position)'] if r['dropped_position'] else [])
 
 
 if __name__ == '__main__':

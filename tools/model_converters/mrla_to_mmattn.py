@@ -33,17 +33,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
-    from mmattn.converters.cli import finish, load_source
+    from mmattn.converters.cli import run
     from mmattn.converters.mrla import convert_mrla
-    checkpoint = load_source(args.src, args.unsafe_load)
-    try:
-        state_dict, report = convert_mrla(checkpoint, target=args.target, require_mrla=True)
-    except ValueError as err:
-        print(f'refused: {err}', file=sys.stderr)
-        return 1
-    print(f'converted {report["num_converted"]} tensors (mrla_type={report["mrla_type"]}, '
-          f'deep_stem={report["deep_stem"]}, meta={report["meta"]})')
-    return finish(state_dict, report, args, converted_by='mrla_to_mmattn')
+    return run(args, lambda ckpt: convert_mrla(ckpt, target=args.target, require_mrla=True),
+               lambda r: (f'mrla_type={r["mrla_type"]}, deep_stem={r["deep_stem"]}, '
+                          f'meta={r["meta"]}'),
+               converted_by='mrla_to_mmattn')
 
 
 if __name__ == '__main__':
