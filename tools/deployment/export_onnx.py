@@ -14,6 +14,7 @@ the export passes when onnxruntime's distance from
 float64 is at most 4 times eager float32's own (the model's noise floor).
 """
 import argparse
+import os
 import os.path as osp
 import sys
 import time
@@ -160,6 +161,7 @@ def main(argv=None):
         model.init_weights()
     module = _part_module(model, args.part)
     x = torch.randn(1, 3, *args.shape)
+    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
     try:
         seconds = export(module, x, args.out, args.exporter, args.dynamic, args.opset)
     except Exception as e:
