@@ -168,7 +168,9 @@ def main(argv=None):
         if not args.dynamic or args.verbose:
             raise
         # a size-dependent Python loop or table slice in some operator (LESA, AA): one line
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        import re
+        text = re.sub(r'\x1b\[[0-9;]*m', '', str(e)).strip()  # the exporter colours its text
+        first = text.splitlines()[0] if text else type(e).__name__
         raise ValueError(f'--dynamic: this model does not export with symbolic H, W '
                          f'({first[:200]}); export one graph per input size without '
                          '--dynamic') from None
