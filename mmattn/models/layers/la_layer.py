@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
 from .attention import outside_autocast
+from .attention.common import tracing
 from .base import AttnOperator, check_choice, check_int, check_number, register_operator, to_hw
 
 # Accepted values of every string option; the first one is the default.
@@ -91,6 +92,19 @@ class _LocalAttention(torch.autograd.Function):
             if need_q:
                 grad_q[:, i] = (grad_logits * keys[:, i]).sum(2)
         return grad_q, grad_k, grad_v, grad_bias, None
+
+
+def _local_attention_traced(q, keys, values, bias, scale):
+    # _LocalAttention's forward with plain ops and the heads joined by stack: tracers record
+    # this correctly (the TorchScript exporter wrote the Function's per-head writes into its
+    # new_empty buffers as a wrong graph)
+    outs = []
+    for i in range(keys.shape[1]):
+        logits = (q[:, i].unsqueeze(2) * keys[:, i]).sum(1) * scale
+        if bias is not None:
+            logits = logits + bias[:, i]
+        outs.append((logits.softmax(dim=1).unsqueeze(1) * values[:, i]).sum(2))
+    return torch.stack(outs, dim=1)
 
 
 @register_operator
@@ -378,7 +392,8 @@ class LALayer(AttnOperator):
         if self.record_attention:
             self._record_maps(q, sampled[0], bias, disp, offsets, (h, w))
         if self.value_mode == 'inside_softmax':
-            out = _LocalAttention.apply(q, sampled[0], sampled[1], bias, self.scale)
+            attend = _local_attention_traced if tracing() else _LocalAttention.apply
+            out = attend(q, sampled[0], sampled[1], bias, self.scale)
         else:
             out = self._attend_value_outside(q, sampled[0], v.view(b, m, d, h, w), bias, disp)
         return out.reshape(b, m * d, h, w)

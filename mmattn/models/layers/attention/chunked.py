@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from .common import autocast_off
+from .common import autocast_off, tracing
 from .logit_norm import _per_head
 
 # Logits per block (CPU: per intra-op thread) of the chunked kernel. CPU: 2^17 fp32 = 512 KiB,
@@ -14,14 +14,21 @@ from .logit_norm import _per_head
 # cache; measured faster than larger blocks despite more Python iterations. CUDA: large blocks,
 # few kernel launches.
 BLOCK_ELEMENTS = {'cpu': 1 << 17, 'cuda': 1 << 26}
+# Logits per block in a traced graph (compile, export): fixed, whatever the thread count, and
+# large, because every block is one more copy of the block's ops in the graph (at the CPU
+# eager blocks an AA-R50 graph holds thousands of them: what made its ONNX export slow).
+TRACE_BLOCK_ELEMENTS = 1 << 24
 
 
-def _block_shape(G: int, L: int, block_elements: int, device: torch.device) -> Tuple[int, int]:
+def _block_shape(G: int, L: int, block_elements: int, device: torch.device,
+                 par: Optional[int] = None) -> Tuple[int, int]:
     """``(heads, rows)`` per block: about ``block_elements`` logits per intra-op thread (on CPU
     a block of all threads' share stays in their L2 caches), query rows first, then as many
     heads as fit (a batched matmul over heads splits across threads without synchronising
-    inside one small GEMM)."""
-    par = torch.get_num_threads() if device.type == 'cpu' else 1
+    inside one small GEMM). ``par``: the thread count to plan for (default: this process's on
+    CPU, 1 elsewhere)."""
+    if par is None:
+        par = torch.get_num_threads() if device.type == 'cpu' else 1
     rows = min(L, max(1, block_elements // (par * L)))
     heads = min(G, max(1, block_elements * par // (rows * L)))
     return heads, rows
@@ -131,6 +138,31 @@ class _ChunkedRelAttention(torch.autograd.Function):
         return dqc, dqr, dk, dv, drel_h, drel_w, None, None, None
 
 
+def _traced_forward(qc, qr, k, v, rel_h, rel_w, H, W, block_elements):
+    # the Function's forward with plain autograd ops and the blocks joined by cat: what
+    # tracers record correctly (blocks planned for one thread, so the graph does not depend
+    # on the machine that traced it)
+    G, L, _ = qc.shape
+    gb, rows = _block_shape(G, L, block_elements, qc.device, par=1)
+    kt = k.transpose(1, 2)
+    th_t, tw_t = rel_h.transpose(1, 2), rel_w.transpose(1, 2)
+    row_blocks = []
+    for s in range(0, L, rows):
+        t = min(L, s + rows)
+        ih, iw = _block_indices(s, t, H, W, qc.device)
+        head_blocks = []
+        for g0 in range(0, G, gb):
+            g1 = min(G, g0 + gb)
+            gn, c = g1 - g0, t - s
+            p = torch.bmm(qc[g0:g1, s:t], kt[g0:g1])
+            qw = torch.bmm(qr[g0:g1, s:t], tw_t[g0:g1]).gather(-1, iw.expand(gn, c, W))
+            qh = torch.bmm(qr[g0:g1, s:t], th_t[g0:g1]).gather(-1, ih.expand(gn, c, H))
+            p = (p.view(gn, c, H, W) + qh[..., None] + qw[..., None, :]).view(gn, c, L)
+            head_blocks.append(torch.bmm(torch.softmax(p, -1), v[g0:g1]))
+        row_blocks.append(torch.cat(head_blocks, 0) if len(head_blocks) > 1 else head_blocks[0])
+    return torch.cat(row_blocks, 1) if len(row_blocks) > 1 else row_blocks[0]
+
+
 def chunked_relative_attention(qc: Tensor, qr: Tensor, k: Tensor, v: Tensor, rel_h: Tensor,
                                rel_w: Tensor, size: Tuple[int, int],
                                block_elements: Optional[int] = None) -> Tensor:
@@ -143,7 +175,7 @@ def chunked_relative_attention(qc: Tensor, qr: Tensor, k: Tensor, v: Tensor, rel
     # Half-precision logits would overflow/round in exp; the blocks are small, so run fp32.
     work = torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
     G = B * N
-    if block_elements is None:
+    if block_elements is None and not tracing():
         block_elements = BLOCK_ELEMENTS.get(qc.device.type, BLOCK_ELEMENTS['cuda'])
 
     def flat(x, c):
@@ -153,6 +185,9 @@ def chunked_relative_attention(qc: Tensor, qr: Tensor, k: Tensor, v: Tensor, rel
         rel = _per_head(rel, N).to(work)
         return rel.expand(B, *rel.shape).reshape(G, *rel.shape[1:]).contiguous()
 
-    out = _ChunkedRelAttention.apply(flat(qc, d), flat(qr, d), flat(k, d), flat(v, e),
-                                     heads(rel_h), heads(rel_w), H, W, int(block_elements))
+    args = (flat(qc, d), flat(qr, d), flat(k, d), flat(v, e), heads(rel_h), heads(rel_w), H, W)
+    if tracing():
+        out = _traced_forward(*args, block_elements or TRACE_BLOCK_ELEMENTS)
+    else:
+        out = _ChunkedRelAttention.apply(*args, int(block_elements))
     return out.view(B, N, L, e).to(dtype)

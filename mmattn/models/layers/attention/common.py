@@ -41,3 +41,14 @@ def norm_in_own_dtype(norm: nn.Module, x: Tensor) -> Tensor:
     if ref is None or ref.dtype == x.dtype:
         return norm(x)
     return norm(x.to(ref.dtype)).to(x.dtype)
+
+
+def tracing() -> bool:
+    """Whether the forward is being traced rather than run: ``torch.compile``/``torch.export``
+    (the dynamo ONNX exporter), ``torch.jit.trace`` or the TorchScript ONNX exporter. The
+    operators then take plain-tensor paths: no custom autograd Function writing into
+    preallocated buffers (the TorchScript exporter records such writes wrongly or fails), no
+    logging, no thread-count query (a graph break, and it would bake this machine's thread
+    count into the trace)."""
+    return (torch.compiler.is_compiling() or torch.jit.is_tracing()
+            or torch.onnx.is_in_onnx_export())

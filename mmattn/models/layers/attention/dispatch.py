@@ -8,6 +8,7 @@ from mmengine.logging import print_log
 from torch import Tensor, nn
 
 from .chunked import chunked_relative_attention
+from .common import tracing
 from .logit_norm import _per_head, batchnorm_logit_scale, fused_blocker
 from .reference import (explicit_relative_attention, explicit_relative_probs,
                         relative_query_logits)
@@ -55,8 +56,9 @@ def resolve_path(impl: Optional[str], logit_norm: Optional[nn.Module] = None,
         path, why = 'fused', 'requested'
     else:
         path, why = ('explicit', blocker) if blocker else ('fused', 'auto')
-    print_log(f'{owner}: {path} attention path ({why})', logger='current',
-              level=logging.DEBUG)
+    if not tracing():  # logging is a graph break
+        print_log(f'{owner}: {path} attention path ({why})', logger='current',
+                  level=logging.DEBUG)
     return path
 
 
