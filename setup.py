@@ -44,5 +44,6 @@ setup(
         'mmsegmentation>=1.0.0',
         'mmpretrain>=1.0.0',
     ] + read_requirements('runtime.txt'),
-    extras_require={'tests': read_requirements('tests.txt')},
+    extras_require={'tests': read_requirements('tests.txt'),
+                    'deploy': read_requirements('deploy.txt')},
 )

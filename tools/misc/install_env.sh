@@ -81,8 +81,9 @@ run_logged mmcv env MMCV_WITH_OPS=1 MAX_JOBS="${MAX_JOBS:-$(nproc)}" \
 say "mmdet, mmsegmentation, mmpretrain"
 run_logged mmlibs $PIP install $C mmdet==3.3.0 mmsegmentation==1.2.2 mmpretrain==1.2.0
 
-say "openmim (without its openxlab chain) and test tools"
-run_logged mim $PIP install $C -r requirements/mim.txt -r requirements/tests.txt
+say "openmim (without its openxlab chain), test and export tools"
+run_logged mim $PIP install $C -r requirements/mim.txt -r requirements/tests.txt \
+    -r requirements/deploy.txt
 run_logged mim-nodeps $PIP install $C --no-deps openmim==0.3.9
 
 say "mmattn (editable)"
