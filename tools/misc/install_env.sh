@@ -87,11 +87,12 @@ run_logged mim $PIP install $C -r requirements/mim.txt -r requirements/tests.txt
 run_logged mim-nodeps $PIP install $C --no-deps openmim==0.3.9
 
 say "mmattn (editable)"
-# legacy-editable (an egg-link to this checkout): the distribution's location is then the
-# checkout, where `mim search mmattn` finds mmattn/.mim/model-index.yml; a PEP 660 editable
-# install keeps its metadata in site-packages, where mim looks for the package and fails.
-run_logged mmattn env SETUPTOOLS_ENABLE_FEATURES=legacy-editable \
-    $PIP install $C --no-deps --no-build-isolation -e .
+# An egg-link to this checkout (`setup.py develop`, which setuptools<80 still has): the
+# distribution's location is then the checkout, where `mim search mmattn` finds
+# mmattn/.mim/model-index.yml. pip's PEP 660 editable install keeps the metadata in
+# site-packages, where mim looks for the package and does not find it.
+run_logged mmattn-uninstall $PIP uninstall -y mmattn
+run_logged mmattn "$VENV/bin/python" setup.py develop --no-deps
 
 "$VENV/bin/python" - <<'PY'
 import importlib, sys

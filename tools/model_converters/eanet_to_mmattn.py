@@ -6,7 +6,8 @@
 ``--target segmentor`` (default) writes the keys of the whole ``EncoderDecoder`` (backbone and
 ``EAHead``; the released weights are Pascal VOC's 21 classes); ``--target backbone`` only the
 ResNet keys, for the backbone ``init_cfg`` of
-``configs/external_attention/eanet-official_r101-d8_4xb4-80k_ade20k-512x512.py``. With
+``configs/external_attention/eanet-official_r101-d8_4xb4-80k_ade20k-512x512.py``, which loads
+``checkpoints/eanet-r101_official_backbone.pth`` (write DST there). With
 ``--config`` the conversion is refused (exit status 1, nothing written) if a converted tensor's
 shape differs from that config's model.
 """

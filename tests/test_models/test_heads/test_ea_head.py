@@ -5,11 +5,20 @@ import torch
 
 pytest.importorskip('mmseg')
 
+from mmengine.registry import DefaultScope  # noqa: E402
 from mmengine.structures import PixelData  # noqa: E402
 from mmseg.structures import SegDataSample  # noqa: E402
 
 from mmattn.models.heads.ea_head import EAHead  # noqa: E402
 from mmattn.models.layers.external_attention import ExternalAttentionBlock  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def mmseg_scope():
+    """The head builds its loss by name: 'CrossEntropyLoss' is mmseg's only in mmseg's scope
+    (an earlier test in the same process may have left mmdet's or mmpretrain's as default)."""
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        yield
 
 
 def _samples(batch, size, num_classes):
