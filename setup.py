@@ -1,6 +1,9 @@
 """mmattn: attention backbones for OpenMMLab 3.x."""
+import glob
+import os
 import os.path as osp
 import re
+import warnings
 
 from setuptools import find_packages, setup
 
@@ -23,6 +26,38 @@ def read_requirements(name):
     return out
 
 
+def ext_modules():
+    """``mmattn._ext`` from ``mmattn/ops/csrc/*.cpp`` where torch is importable (skipped with
+    ``MMATTN_WITH_EXT=0``), and a build_ext that warns instead of failing: the package runs
+    without it (mmattn/ops/__init__.py)."""
+    if os.environ.get('MMATTN_WITH_EXT', '1') == '0':
+        return [], {}
+    try:
+        from torch.utils.cpp_extension import BuildExtension, CppExtension
+    except ImportError:
+        warnings.warn('mmattn: torch is not importable at build time; the compiled CPU '
+                      'kernels are not built (the pure-PyTorch kernels run instead)')
+        return [], {}
+
+    class OptionalBuildExt(BuildExtension):
+
+        def build_extension(self, ext):
+            try:
+                super().build_extension(ext)
+            except Exception as e:  # a missing compiler must not stop the install
+                warnings.warn(f'mmattn: building {ext.name} failed ({e}); the package runs '
+                              'with its pure-PyTorch kernels')
+
+    args = ['-O3', '-fopenmp-simd', '-fno-math-errno', '-fno-trapping-math']
+    if os.environ.get('MMATTN_EXT_NATIVE', '1') != '0':
+        args.append('-march=native')  # built where it runs (make install), like a source build
+    sources = sorted(glob.glob(osp.join('mmattn', 'ops', 'csrc', '*.cpp')))
+    ext = CppExtension('mmattn._ext', sources, extra_compile_args=args)
+    return [ext], {'build_ext': OptionalBuildExt.with_options(use_ninja=False)}
+
+
+EXT_MODULES, CMDCLASS = ext_modules()
+
 setup(
     name='mmattn',
     version=read_version(),
@@ -35,6 +70,8 @@ setup(
     python_requires='>=3.8',
     packages=find_packages(exclude=('configs', 'tools', 'tests')),
     include_package_data=True,
+    ext_modules=EXT_MODULES,
+    cmdclass=CMDCLASS,
     # torch is left to the user (CPU or CUDA build); mmcv must be built with ops.
     install_requires=[
         'torch>=2.0',
