@@ -74,18 +74,26 @@ from .reference import (expand_relative_logits, explicit_relative_attention,
 from .logit_norm import batchnorm_logit_scale, fused_blocker, logit_moments
 from .chunked import BLOCK_ELEMENTS, chunked_relative_attention
 from .sdpa import sdpa_attention, sdpa_relative_attention
-from .dispatch import (ATTN_IMPLS, FUSED_KERNELS, check_attn_impl, default_attn_impl,
-                       relative_attention, resolve_path, set_default_attn_impl)
+from .ext_cpu import ext_kernel_available, ext_relative_attention
+from .dispatch import (ATTN_IMPLS, FUSED_KERNELS, auto_kernel, check_attn_impl,
+                       check_attn_kernel, default_attn_impl, default_attn_kernel,
+                       relative_attention, resolve_path, set_default_attn_impl,
+                       set_default_attn_kernel)
 
 __all__ = [
     'ATTN_IMPLS',
     'BLOCK_ELEMENTS',
     'FUSED_KERNELS',
+    'auto_kernel',
     'autocast_off',
     'batchnorm_logit_scale',
     'check_attn_impl',
+    'check_attn_kernel',
     'chunked_relative_attention',
     'default_attn_impl',
+    'default_attn_kernel',
+    'ext_kernel_available',
+    'ext_relative_attention',
     'expand_relative_logits',
     'explicit_relative_attention',
     'explicit_relative_probs',
@@ -99,4 +107,5 @@ __all__ = [
     'sdpa_attention',
     'sdpa_relative_attention',
     'set_default_attn_impl',
+    'set_default_attn_kernel',
 ]

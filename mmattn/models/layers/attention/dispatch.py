@@ -4,20 +4,60 @@ import contextlib
 import logging
 from typing import Optional, Tuple
 
+import torch
 from mmengine.logging import print_log
 from torch import Tensor, nn
 
 from .chunked import chunked_relative_attention
 from .common import tracing
+from .ext_cpu import ext_kernel_available, ext_relative_attention
 from .logit_norm import _per_head, batchnorm_logit_scale, fused_blocker
 from .reference import (explicit_relative_attention, explicit_relative_probs,
                         relative_query_logits)
 from .sdpa import sdpa_attention, sdpa_relative_attention
 
 ATTN_IMPLS = ('auto', 'explicit', 'fused')
-FUSED_KERNELS = ('auto', 'chunked', 'sdpa')
+# 'ext': the compiled CPU kernel (mmattn/ops); 'chunked': pure PyTorch, any device; 'sdpa':
+# relative terms as extra q/k dims of scaled_dot_product_attention. 'auto' picks per device
+# (auto_kernel).
+FUSED_KERNELS = ('auto', 'ext', 'chunked', 'sdpa')
 
 _DEFAULT_IMPL = 'auto'
+_DEFAULT_KERNEL = 'auto'
+
+
+def check_attn_kernel(kernel: str, owner: str = 'attention') -> str:
+    if kernel not in FUSED_KERNELS:
+        raise ValueError(f'{owner}: kernel={kernel!r} is not one of {FUSED_KERNELS}')
+    return kernel
+
+
+def set_default_attn_kernel(kernel: str) -> None:
+    """Module-level fused kernel used where a call says ``kernel='auto'`` (benchmarks compare
+    kernels through whole backbones with it)."""
+    global _DEFAULT_KERNEL
+    _DEFAULT_KERNEL = check_attn_kernel(kernel, 'set_default_attn_kernel')
+
+
+@contextlib.contextmanager
+def default_attn_kernel(kernel: str):
+    """``with default_attn_kernel('chunked'): ...`` switches the default kernel temporarily."""
+    old = _DEFAULT_KERNEL
+    set_default_attn_kernel(kernel)
+    try:
+        yield
+    finally:
+        set_default_attn_kernel(old)
+
+
+def auto_kernel(device: torch.device) -> str:
+    """The fused kernel ``'auto'`` means on ``device``: on CPU the compiled ``'ext'`` where
+    ``mmattn._ext`` is built (``mmattn.ops.ext_status()`` says why not), else ``'chunked'``;
+    elsewhere ``'chunked'``. A traced graph (compile, export) takes ``'chunked'``, whose
+    traced form is plain tensor ops."""
+    if device.type == 'cpu' and not tracing() and ext_kernel_available():
+        return 'ext'
+    return 'chunked'
 
 
 def check_attn_impl(impl: str, owner: str = 'attention') -> str:
@@ -86,15 +126,16 @@ def relative_attention(q: Tensor,
         logit_norm: optional norm over the stacked logits (``T * N`` channels, ``T`` = 1 without
             tables, 2 with), e.g. LESA's ``bn_similarity``.
         impl: ``'auto'`` | ``'explicit'`` | ``'fused'``; None takes the module default.
-        kernel: fused kernel, ``'auto'`` (= ``'chunked'``) | ``'chunked'`` | ``'sdpa'``.
+        kernel: fused kernel, ``'auto'`` (the module default, :func:`set_default_attn_kernel`;
+            if that is ``'auto'`` too, :func:`auto_kernel`) | ``'ext'`` | ``'chunked'`` |
+            ``'sdpa'``.
         block_elements: logits per block of the chunked kernel (default
             ``BLOCK_ELEMENTS[device type]``).
         return_probs: return ``(output, probs)`` with the ``(B, N, HW, HW)`` probabilities
             (fp32 or wider, detached), computed on the explicit path whatever ``impl`` says
             (attention recording, :func:`~mmattn.models.layers.base.record_attention`).
     """
-    if kernel not in FUSED_KERNELS:
-        raise ValueError(f'{owner}: kernel={kernel!r} is not one of {FUSED_KERNELS}')
+    check_attn_kernel(kernel, owner)
     if (rel_h is None) != (rel_w is None):
         raise ValueError(f'{owner}: give both rel_h and rel_w or neither')
     if rel_h is not None and size is None:
@@ -124,7 +165,11 @@ def relative_attention(q: Tensor,
             rel_w = _per_head(rel_w, N) * scale[1].view(N, 1, 1)
     if rel_h is None:
         return sdpa_attention(qc, k, v)
+    if kernel == 'auto':
+        kernel = _DEFAULT_KERNEL if _DEFAULT_KERNEL != 'auto' else auto_kernel(q.device)
     if kernel == 'sdpa':
         qh, qw = relative_query_logits(q, rel_h, rel_w, size)
         return sdpa_relative_attention(qc, k, v, qh, qw, size)
+    if kernel == 'ext' and not tracing():
+        return ext_relative_attention(qc, q, k, v, rel_h, rel_w, size)
     return chunked_relative_attention(qc, q, k, v, rel_h, rel_w, size, block_elements)
