@@ -1,5 +1,6 @@
 """Exact 2-D relative-position attention, shared by LESA and AA (a package, one file per
-concern: ``reference``, ``logit_norm``, ``chunked``, ``sdpa``, ``dispatch``, ``common``).
+concern: ``reference``, ``logit_norm``, ``chunked``, ``flex``, ``sdpa``, ``dispatch``,
+``common``).
 
 For a query at ``(y_i, x_i)`` and a key at ``(y_j, x_j)`` on an ``H x W`` grid (raster order,
 ``j = y_j * W + x_j``) the logit is
@@ -18,7 +19,7 @@ Two implementations of the same numbers:
 - ``fused``: never keeps an ``(HW)^2`` tensor in the autograd graph. The relative term
   factorises through the query-side tables ``QW[i, x] = q_i . r_W[x - x_i]`` (``HW x W``) and
   ``QH[i, y] = q_i . r_H[y - y_i]`` (``HW x H``): ``l_ij = q_i . k_j + QW[i, x_j] + QH[i, y_j]``.
-  Two kernels compute that:
+  Kernels that compute it (``ext_cpu.py``, the compiled CPU one, is described there):
 
   * ``'chunked'`` (default): a custom autograd Function that walks over blocks of queries (and
     heads), builds each block's QW/QH from its queries and the tables, its logits, softmax and
@@ -30,6 +31,11 @@ Two implementations of the same numbers:
     ``F.scaled_dot_product_attention``: ``q_aug = [q, QH, QW]``, ``k_aug = [k, onehot(y_j),
     onehot(x_j)]`` (v zero-padded where the kernel needs equal head dims). Exact too, but the
     logit matmul grows from ``d`` to ``d + H + W`` and QH/QW are materialised.
+  * ``'flex'`` (``flex.py``; chosen by ``'auto'`` on CUDA where FlexAttention runs,
+    :func:`flex_available`): PyTorch's FlexAttention, ``torch.compile``-d on CUDA, with
+    ``QH[i, y_j] + QW[i, x_j]`` as its ``score_mod`` (QH/QW captured; their gradients come
+    from FlexAttention's backward). The BatchNorm logit norm is folded as for the other
+    kernels, so no kernel of its own is needed. On CPU it runs forward only (eager).
 
   A BatchNorm over the logits becomes a per-head, per-term scale, folded into ``q`` (content
   term) and into the tables (relative term). In training mode its batch statistics come from
@@ -75,6 +81,7 @@ from .logit_norm import batchnorm_logit_scale, fused_blocker, logit_moments
 from .chunked import BLOCK_ELEMENTS, chunked_relative_attention
 from .sdpa import sdpa_attention, sdpa_relative_attention
 from .ext_cpu import ext_kernel_available, ext_relative_attention
+from .flex import flex_available, flex_relative_attention, flex_status
 from .dispatch import (ATTN_IMPLS, FUSED_KERNELS, auto_kernel, check_attn_impl,
                        check_attn_kernel, default_attn_impl, default_attn_kernel,
                        relative_attention, resolve_path, set_default_attn_impl,
@@ -97,6 +104,9 @@ __all__ = [
     'expand_relative_logits',
     'explicit_relative_attention',
     'explicit_relative_probs',
+    'flex_available',
+    'flex_relative_attention',
+    'flex_status',
     'fused_blocker',
     'logit_moments',
     'norm_in_own_dtype',

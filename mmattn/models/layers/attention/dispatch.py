@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from .chunked import chunked_relative_attention
 from .common import tracing
 from .ext_cpu import ext_kernel_available, ext_relative_attention
+from .flex import flex_available, flex_relative_attention
 from .logit_norm import _per_head, batchnorm_logit_scale, fused_blocker
 from .reference import (explicit_relative_attention, explicit_relative_probs,
                         relative_query_logits)
@@ -18,9 +19,9 @@ from .sdpa import sdpa_attention, sdpa_relative_attention
 
 ATTN_IMPLS = ('auto', 'explicit', 'fused')
 # 'ext': the compiled CPU kernel (mmattn/ops); 'chunked': pure PyTorch, any device; 'sdpa':
-# relative terms as extra q/k dims of scaled_dot_product_attention. 'auto' picks per device
-# (auto_kernel).
-FUSED_KERNELS = ('auto', 'ext', 'chunked', 'sdpa')
+# relative terms as extra q/k dims of scaled_dot_product_attention; 'flex': FlexAttention with
+# the relative terms as a score_mod (compiled on CUDA). 'auto' picks per device (auto_kernel).
+FUSED_KERNELS = ('auto', 'ext', 'chunked', 'sdpa', 'flex')
 
 _DEFAULT_IMPL = 'auto'
 _DEFAULT_KERNEL = 'auto'
@@ -53,10 +54,13 @@ def default_attn_kernel(kernel: str):
 def auto_kernel(device: torch.device) -> str:
     """The fused kernel ``'auto'`` means on ``device``: on CPU the compiled ``'ext'`` where
     ``mmattn._ext`` is built (``mmattn.ops.ext_status()`` says why not), else ``'chunked'``;
-    elsewhere ``'chunked'``. A traced graph (compile, export) takes ``'chunked'``, whose
-    traced form is plain tensor ops."""
+    on CUDA ``'flex'`` where FlexAttention runs (``flex.flex_status()`` says why not), else
+    ``'chunked'``; elsewhere ``'chunked'``. A traced graph (compile, export) takes
+    ``'chunked'``, whose traced form is plain tensor ops."""
     if device.type == 'cpu' and not tracing() and ext_kernel_available():
         return 'ext'
+    if device.type == 'cuda' and not tracing() and flex_available(device):
+        return 'flex'
     return 'chunked'
 
 
@@ -128,7 +132,7 @@ def relative_attention(q: Tensor,
         impl: ``'auto'`` | ``'explicit'`` | ``'fused'``; None takes the module default.
         kernel: fused kernel, ``'auto'`` (the module default, :func:`set_default_attn_kernel`;
             if that is ``'auto'`` too, :func:`auto_kernel`) | ``'ext'`` | ``'chunked'`` |
-            ``'sdpa'``.
+            ``'sdpa'`` | ``'flex'``.
         block_elements: logits per block of the chunked kernel (default
             ``BLOCK_ELEMENTS[device type]``).
         return_probs: return ``(output, probs)`` with the ``(B, N, HW, HW)`` probabilities
@@ -172,4 +176,6 @@ def relative_attention(q: Tensor,
         return sdpa_relative_attention(qc, k, v, qh, qw, size)
     if kernel == 'ext' and not tracing():
         return ext_relative_attention(qc, q, k, v, rel_h, rel_w, size)
+    if kernel == 'flex' and not tracing():
+        return flex_relative_attention(qc, q, k, v, rel_h, rel_w, size)
     return chunked_relative_attention(qc, q, k, v, rel_h, rel_w, size, block_elements)
