@@ -16,15 +16,19 @@ the einsum that built them. No custom autograd Function is involved.
 
 Runs:
 
-- CUDA: ``torch.compile`` of the whole call (tables, score_mod, flex_attention), compiled once
-  per process and cached (:func:`_compiled_core`), ``fullgraph=True`` so that a failure to
+- CUDA: ``torch.compile`` of the call (score_mod and flex_attention), compiled once per
+  process and cached (:func:`_compiled_core`), ``fullgraph=True`` so that a failure to
   compile is an error instead of a silent fallback to FlexAttention's unfused path (which
   materialises the ``(HW)^2`` scores). ``dynamic=None`` (automatic dynamic shapes): the first
   size compiles with static shapes (the fastest kernels); the first call at another size
   recompiles once with symbolic sequence lengths and table sizes (``W`` is read from
   ``QW``'s shape inside the compiled code, never a Python constant), and later sizes reuse
-  that. With ``dynamic=False`` every image size of multi-scale training would recompile, and
-  past dynamo's recompile limit it would fall back to the unfused path.
+  that. With ``dynamic=False`` every image size of multi-scale training would recompile.
+  Head dims, dtype and grad mode make separate graphs (an AA-R50 has three head-dim layouts,
+  each with and without grad), and
+  dynamo's per-function recompile limit (8 by default; past it ``fullgraph`` fails hard) is
+  raised to :data:`RECOMPILE_LIMIT` around the call. The tables ``QH``/``QW`` are computed
+  in eager before the call and enter the compiled graph as inputs.
 - CPU (and other devices): FlexAttention's eager path (the same score_mod, scores
   materialised), forward only: torch has no FlexAttention backward on CPU, so this raises
   where a gradient is needed. Tests check the forward and the score_mod on CPU
@@ -49,6 +53,9 @@ from .reference import relative_query_logits
 MIN_HEAD_DIM = {'cuda': 16}
 # torch.compile's ``dynamic`` for the CUDA kernel (see the module docstring)
 COMPILE_DYNAMIC = None
+# dynamo's recompile limit while the compiled kernel runs (graphs per head-dim layout, dtype and
+# grad mode add up across a model's layers)
+RECOMPILE_LIMIT = 64
 MIN_TORCH = (2, 6)  # FlexAttention with gradients for captured tensors
 
 
@@ -107,16 +114,10 @@ def _flex_core(qc: Tensor, k: Tensor, v: Tensor, qh: Tensor, qw: Tensor) -> Tens
     return flex_attention(qc, k, v, score_mod=relative_score_mod(qh, qw), scale=1.0)
 
 
-def _flex_tables_core(qc, qr, k, v, rel_h, rel_w, size):
-    # the tables inside the compiled region: their einsums fuse with the cast/pad around them
-    qh, qw = relative_query_logits(qr, rel_h, rel_w, size)
-    return _flex_core(qc, k, v, qh, qw)
-
-
 @functools.lru_cache(maxsize=None)
 def _compiled_core():
     """``torch.compile`` of the kernel, made once per process (see the module docstring)."""
-    return torch.compile(_flex_tables_core, dynamic=COMPILE_DYNAMIC, fullgraph=True)
+    return torch.compile(_flex_core, dynamic=COMPILE_DYNAMIC, fullgraph=True)
 
 
 def _pad_last(x: Tensor, to: int) -> Tensor:
@@ -164,12 +165,17 @@ def flex_relative_attention(qc: Tensor,
     with autocast_off(dev):
         qc_, k_ = _pad_last(qc.to(work), dq), _pad_last(k.to(work), dq)
         v_ = _pad_last(v.to(work), dv)
-        qr_, rel_h_, rel_w_ = qr.to(work), rel_h.to(work), rel_w.to(work)
+        # the query-side tables, outside the compiled region: graph inputs of the kernel (CPU
+        # inductor's template takes captured tensors only as inputs), differentiated by autograd
+        qh, qw = relative_query_logits(qr.to(work), rel_h.to(work), rel_w.to(work), size)
+        qh, qw = qh.contiguous(), qw.contiguous()
         if compiled:
-            out = _compiled_core()(qc_, qr_, k_, v_, rel_h_, rel_w_, (H, W))
+            limit = max(RECOMPILE_LIMIT, torch._dynamo.config.recompile_limit)
+            with torch._dynamo.config.patch(recompile_limit=limit):
+                out = _compiled_core()(qc_, k_, v_, qh, qw)
         else:
             with warnings.catch_warnings():
                 # the eager path is what is asked for here (CPU tests, other devices)
                 warnings.filterwarnings('ignore', message='flex_attention called without')
-                out = _flex_tables_core(qc_, qr_, k_, v_, rel_h_, rel_w_, (H, W))
+                out = _flex_core(qc_, k_, v_, qh, qw)
     return out[..., :e].to(dtype)
