@@ -39,6 +39,7 @@ input's otherwise; head dims below :data:`MIN_HEAD_DIM` are zero-padded on CUDA 
 dims can be 2; Triton's ``tl.dot`` wants at least 16), which changes no number.
 """
 import functools
+import os
 import warnings
 from typing import Optional, Tuple
 
@@ -51,7 +52,8 @@ from .reference import relative_query_logits
 
 # head dims (q/k and v separately) padded with zeros up to this, per device type
 MIN_HEAD_DIM = {'cuda': 16}
-# torch.compile's ``dynamic`` for the CUDA kernel (see the module docstring)
+# torch.compile's ``dynamic`` for the CUDA kernel (see the module docstring); the environment
+# variable MMATTN_FLEX_DYNAMIC=true|false|none overrides it (read at the first compile)
 COMPILE_DYNAMIC = None
 # dynamo's recompile limit while the compiled kernel runs (graphs per head-dim layout, dtype and
 # grad mode add up across a model's layers)
@@ -117,7 +119,9 @@ def _flex_core(qc: Tensor, k: Tensor, v: Tensor, qh: Tensor, qw: Tensor) -> Tens
 @functools.lru_cache(maxsize=None)
 def _compiled_core():
     """``torch.compile`` of the kernel, made once per process (see the module docstring)."""
-    return torch.compile(_flex_core, dynamic=COMPILE_DYNAMIC, fullgraph=True)
+    env = os.environ.get('MMATTN_FLEX_DYNAMIC', '').lower()
+    dynamic = {'true': True, 'false': False, 'none': None}.get(env, COMPILE_DYNAMIC)
+    return torch.compile(_flex_core, dynamic=dynamic, fullgraph=True)
 
 
 def _pad_last(x: Tensor, to: int) -> Tensor:
