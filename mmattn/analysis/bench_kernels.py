@@ -128,12 +128,12 @@ def plan(rows, kernels, max_gib, device='cpu'):
 
 
 def measure_times(row, kernels, rounds, threads, device='cpu', budget=None, max_seconds=None,
-                  order=None):
+                  order=None, log=None):
     """Every kernel of ``kernels`` on one row, interleaved in this process at ``threads``
     torch threads: :func:`.interleave.interleave`'s dict (medians, ratios to the floor).
 
     ``budget``: a kernel whose warm-up step takes more CPU seconds is timed by that step alone
-    (``rounds`` 0 in the result) and left out of the rounds."""
+    (``rounds`` 0 in the result) and left out of the rounds. ``log(message)``: progress."""
     import time
 
     import torch
@@ -155,6 +155,8 @@ def measure_times(row, kernels, rounds, threads, device='cpu', budget=None, max_
             finally:
                 step.release()
             cpu, wall = time.process_time() - c0, time.perf_counter() - w0
+            if log:
+                log(f'{row_name(row)}, {threads} thread(s), {kernel}: warm-up {cpu:.2f} s')
             if cpu > budget:
                 slow[kernel] = dict(cpu=cpu, wall=wall, rounds=0, note=f'one step (its warm-up '
                                     f'took {cpu:.0f} s > --budget {budget:g})')

@@ -19,8 +19,8 @@ import platform
 import statistics
 import time
 
-__all__ = ['cpu_model', 'core_count', 'load_average', 'machine_line', 'run_rounds', 'summarise', 'interleave',
-           'ratios']
+__all__ = ['cpu_model', 'core_count', 'load_average', 'machine_line', 'run_rounds', 'summarise',
+           'interleave', 'ratios']
 
 
 def cpu_model():

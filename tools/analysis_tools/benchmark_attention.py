@@ -124,7 +124,8 @@ def main(argv=None):
         for i, row in enumerate(rows):
             kernels = [k for k in args.kernels if not skipped[i, k]]
             res = bk.measure_times(row, kernels, args.rounds, threads, args.device,
-                                   budget=args.budget, max_seconds=args.max_seconds)
+                                   budget=args.budget, max_seconds=args.max_seconds,
+                                   log=lambda m: print(m, file=sys.stderr, flush=True))
             results.append(dict(row=row, threads=threads, times=res,
                                 skipped={k: skipped[i, k] for k in args.kernels
                                          if skipped[i, k]}))
