@@ -138,15 +138,20 @@ def measure_times(row, kernels, rounds, threads, device='cpu', budget=None, max_
 
     import torch
     torch.set_num_threads(threads)
-    sync = torch.cuda.synchronize if str(device).startswith('cuda') else None
+    cuda = str(device).startswith('cuda')
+    sync = torch.cuda.synchronize if cuda else None
+    # on CUDA the CPU time of a step is the launch overhead: time by the wall clock there
+    clock = time.perf_counter if cuda else time.process_time
     inputs = make_inputs(row, device)
     steps = {kernel: make_step(row, kernel, inputs) for kernel in kernels}
     slow = {}
     if budget is not None:  # the warm-up here, one step each, to find the slow ones
         for kernel, step in list(steps.items()):
-            c0, w0 = time.process_time(), time.perf_counter()
+            c0, w0 = clock(), time.perf_counter()
             try:
                 step()
+                if sync:
+                    sync()
             except Exception as e:  # noqa: BLE001
                 slow[kernel] = dict(cpu=None, wall=None, rounds=0,
                                     error=f'{type(e).__name__}: {e}'[:300])
@@ -154,7 +159,7 @@ def measure_times(row, kernels, rounds, threads, device='cpu', budget=None, max_
                 continue
             finally:
                 step.release()
-            cpu, wall = time.process_time() - c0, time.perf_counter() - w0
+            cpu, wall = clock() - c0, time.perf_counter() - w0
             if log:
                 log(f'{row_name(row)}, {threads} thread(s), {kernel}: warm-up {cpu:.2f} s')
             if cpu > budget:
@@ -162,7 +167,7 @@ def measure_times(row, kernels, rounds, threads, device='cpu', budget=None, max_
                                     f'took {cpu:.0f} s > --budget {budget:g})')
                 del steps[kernel]
     res = interleave(steps, rounds, baseline=None, warmup=0 if budget is not None else 1,
-                     sync=sync, after=lambda name: steps[name].release(), order=order,
+                     clock=clock, sync=sync, after=lambda name: steps[name].release(), order=order,
                      max_seconds=max_seconds)
     res.update(slow)
     base = res.get(BASELINE, {}).get('cpu')
@@ -207,7 +212,9 @@ def measure_memory(row, kernel, device='cpu', threads=1):
 
 # ----------------------------------------------------------------------------------- the table
 def _fmt_s(x):
-    return '-' if x is None else (f'{x:.3f}' if x < 10 else f'{x:.1f}')
+    if x is None:
+        return '-'
+    return f'{x * 1e3:.2f} ms' if x < 0.01 else (f'{x:.3f} s' if x < 10 else f'{x:.1f} s')
 
 
 def _cell(r, key, unit):
@@ -219,7 +226,7 @@ def _cell(r, key, unit):
         return '-'
     star = '*' if r.get('rounds') == 0 else ''
     ratio = r.get('ratio' if key == 'cpu' else 'peak_ratio')
-    absolute = (_fmt_s(r[key]) + ' s') if unit == 's' else f'{r[key] / 2**20:.0f} MiB'
+    absolute = _fmt_s(r[key]) if unit == 's' else f'{r[key] / 2**20:.0f} MiB'
     return (f'{ratio:.2f}x' if ratio is not None else '?') + f' ({absolute}){star}'
 
 

@@ -33,6 +33,7 @@ Example::
 """
 import argparse
 import json
+import os
 import os.path as osp
 import sys
 import time
@@ -75,6 +76,12 @@ def parse_args(argv=None):
     return args
 
 
+def _outfile(path):
+    """``path``, its folder created (``work_dirs/...``)."""
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    return path
+
+
 def main(argv=None):
     args = parse_args(argv)
     sys.path.insert(0, REPO)
@@ -95,8 +102,10 @@ def main(argv=None):
     t0 = time.time()
     head = [machine_line(),
             f'torch {torch.__version__}; {ext_status()}; device {args.device}',
-            f'forward+backward, batch 1, {bk.HEADS} heads, fp32; time: median CPU time '
-            f'(time.process_time) of {args.rounds} interleaved round(s) after one warm-up, '
+            f'forward+backward, batch 1, {bk.HEADS} heads, fp32; time: median '
+            + ('wall time (synchronised)' if args.device.startswith('cuda')
+               else 'CPU time (time.process_time)')
+            + f' of {args.rounds} interleaved round(s) after one warm-up, '
             f'threads {" and ".join(map(str, args.threads))}; ratios to the floor']
     print('\n'.join(head), flush=True)
     skipped = bk.plan(rows, args.kernels, args.max_gib, args.device)
@@ -147,10 +156,10 @@ def main(argv=None):
     text = '\n'.join(out)
     print(text)
     if args.markdown:
-        with open(args.markdown, 'w') as f:
+        with open(_outfile(args.markdown), 'w') as f:
             f.write('\n\n'.join(head) + '\n' + text + '\n')
     if args.json:
-        with open(args.json, 'w') as f:
+        with open(_outfile(args.json), 'w') as f:
             json.dump(dict(machine=head, rounds=args.rounds, threads=args.threads,
                            kernels=args.kernels,
                            times=[dict(row=e['row']._asdict(), threads=e['threads'],
