@@ -217,7 +217,7 @@ def _fmt_s(x):
     return f'{x * 1e3:.2f} ms' if x < 0.01 else (f'{x:.3f} s' if x < 10 else f'{x:.1f} s')
 
 
-def _cell(r, key, unit):
+def _cell(r, key, unit, wall=False):
     if r is None:
         return '-'
     if r.get('error'):
@@ -227,12 +227,14 @@ def _cell(r, key, unit):
     star = '*' if r.get('rounds') == 0 else ''
     ratio = r.get('ratio' if key == 'cpu' else 'peak_ratio')
     absolute = _fmt_s(r[key]) if unit == 's' else f'{r[key] / 2**20:.0f} MiB'
+    if wall and r.get('wall') is not None:
+        absolute += f'; wall {_fmt_s(r["wall"])}'
     return (f'{ratio:.2f}x' if ratio is not None else '?') + f' ({absolute}){star}'
 
 
 def time_table(results, kernels, threads):
     """Markdown: one line per row at ``threads`` threads, each kernel's median-CPU-time ratio
-    to the floor and (its median in seconds)."""
+    to the floor and (its median in seconds; above one thread also the wall-clock median)."""
     head = ['tokens', 'q/k', 'v', 'norm', 'threads', 'rounds'] + list(kernels)
     lines = ['| ' + ' | '.join(head) + ' |', '|---|---:|---:|---|---:|---:|'
              + '---:|' * len(kernels)]
@@ -245,7 +247,7 @@ def time_table(results, kernels, threads):
                  str(threads), str(rounds)]
         for kernel in kernels:
             cells.append(entry['skipped'].get(kernel) and 'skipped'
-                         or _cell(res.get(kernel), 'cpu', 's'))
+                         or _cell(res.get(kernel), 'cpu', 's', wall=threads > 1))
         lines.append('| ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines)
 

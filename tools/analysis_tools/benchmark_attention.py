@@ -21,7 +21,8 @@ time (the JSON keeps the wall medians too). A kernel whose warm-up step takes mo
 process forked from this one (peak RSS growth, ``mmattn.analysis.peak_memory``), one thread,
 as a ratio to the floor's.
 
-``--quick``: two toy rows (6x7, 5x6), two rounds, one thread (the tests).
+``--quick``: two toy rows (6x7, 5x6), two rounds, one thread unless ``--threads`` says
+otherwise (the tests).
 
 The LESA-module / AA-layer cases of the earlier version of this tool (``--cases``) are gone:
 the whole backbones run in tools/analysis_tools/benchmark.py (``NAME@ext``, ``NAME@chunked``,
@@ -46,8 +47,8 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--rounds', '--repeat', type=int, default=5,
                    help='timed rounds after the warm-up (median)')
-    p.add_argument('--threads', type=int, nargs='+', default=[1, 2],
-                   help='torch thread counts, one table each (default: 1 2)')
+    p.add_argument('--threads', type=int, nargs='+', default=None,
+                   help='torch thread counts, one table each (default: 1 2; --quick: 1)')
     p.add_argument('--kernels', nargs='+', default=list(KERNELS), choices=KERNELS,
                    help='kernels to compare (the floor is always added)')
     p.add_argument('--rows', type=int, nargs='+', default=None,
@@ -72,7 +73,8 @@ def parse_args(argv=None):
     args.kernels = [k for k in KERNELS if k in args.kernels]
     if args.quick:
         args.rounds = min(args.rounds, 2)
-        args.threads = [1]
+    if args.threads is None:
+        args.threads = [1] if args.quick else [1, 2]
     return args
 
 
@@ -145,7 +147,10 @@ def main(argv=None):
     out = []
     for threads in args.threads:
         out += ['', f'Time, {threads} thread(s): median CPU time as a ratio to the floor '
-                '(median seconds)', '', bk.time_table(results, args.kernels, threads)]
+                + ('(median seconds)' if threads == 1 else
+                   '(median CPU seconds of all threads, OpenMP busy-waits included, which a '
+                   'loaded machine inflates; the median wall seconds)'),
+                '', bk.time_table(results, args.kernels, threads)]
     if args.memory:
         out += ['', 'Peak memory (one step, a fresh process each, one thread): ratio to the '
                 'floor (peak RSS growth)', '', bk.memory_table(memory, rows, args.kernels)]
