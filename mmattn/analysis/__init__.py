@@ -14,6 +14,9 @@ The tools in ``tools/analysis_tools/`` are command lines over this package; test
   library logs at WARNING.
 - :mod:`.ledger`: ``docs/paper_tables.md``; :mod:`.la_complexity`, :mod:`.mrla_cost`: the
   LA-layer complexity table and MRLA's extra cost, from the same counters.
+- :mod:`.interleave`: timing by CPU time, the compared cases round-robin in one process,
+  medians, ratios to a baseline; the CPU model. :mod:`.bench_kernels`: the attention-kernel
+  table (each kernel against plain SDPA).
 - :mod:`.bench_cases`, :mod:`.bench_run`, :mod:`.bench_report`: the backbone benchmark (its
   cases: our configs' backbones and every registered operator); :mod:`.lesa_shares`,
   :mod:`.mrla_maps`: LESA's fusion weights and MRLA's layer-attention maps;

@@ -3,9 +3,13 @@ registered operator in a ResNet-50 (from the registry: a new operator is benchma
 an edit here).
 
 A case name is ``NAME`` or ``NAME@explicit`` / ``NAME@fused`` (LESA and AA on that attention
-path instead of ``auto``). At 224x224 a case is the backbone of an ImageNet config (all stages
-train, BatchNorm in training mode, the last stage out); at detection sizes the backbone of a
-detection config (stem and stage 1 frozen, BatchNorm in eval mode, four maps out).
+path instead of ``auto``), or ``NAME@ext`` / ``NAME@chunked`` / ``NAME@sdpa`` (the fused path,
+where ``auto`` takes it, with that kernel, through ``default_attn_kernel``: kernels compared
+inside a whole backbone). The group name ``attention`` stands for every config backbone with
+attention (:data:`ATTENTION_CASES`: all but the convolutional baselines). At 224x224 a case is
+the backbone of an ImageNet config (all stages train, BatchNorm in training mode, the last
+stage out); at detection sizes the backbone of a detection config (stem and stage 1 frozen,
+BatchNorm in eval mode, four maps out).
 """
 # name: (label, ImageNet config, detection config, overrides of the backbone at detection sizes)
 DET_SETTINGS = dict(frozen_stages=1, norm_eval=True, out_indices=(0, 1, 2, 3))
@@ -58,6 +62,12 @@ CLS_OVERRIDES = {'ea_r50': CLS_SETTINGS}
 # the operators with two attention paths: their explicit path runs as an extra case
 EXPLICIT_VARIANTS = ('lesa_r50@explicit', 'sa_r50@explicit', 'aa_r50@explicit')
 BASELINE = 'resnet50'
+# the convolutional baselines; every other config case has attention
+CONV_CASES = ('resnet50', 'resnext50', 'wrn50')
+ATTENTION_CASES = tuple(n for n in CONFIG_CASES if n not in CONV_CASES)
+GROUPS = {'attention': ATTENTION_CASES}
+PATHS = ('auto', 'explicit', 'fused')
+KERNELS = ('ext', 'chunked', 'sdpa')
 OP_PREFIX = 'op:'
 # an operator case: the baseline's ResNet-50 layout with the operator (its defaults) in every
 # block of stages 3 and 4, where the papers with quadratic attention put it
@@ -75,15 +85,32 @@ def all_cases():
     return list(CONFIG_CASES) + list(EXPLICIT_VARIANTS) + operator_cases()
 
 
+def has_kernels(name):
+    """Whether the case runs the exact relative attention (its fused kernels apply)."""
+    base = name.partition('@')[0]
+    return base.startswith(('lesa_', 'sa_', 'static_lesa_', 'aa_'))
+
+
+def expand_groups(names):
+    """``names`` with each group name (``attention``) replaced by its cases, in order, once."""
+    out = []
+    for name in names:
+        for n in GROUPS.get(name, (name, )):
+            if n not in out:
+                out.append(n)
+    return out
+
+
 def check_case(name):
     """None, or why ``name`` is not a case."""
     base, _, impl = name.partition('@')
-    if impl not in ('', 'auto', 'explicit', 'fused'):
-        return f'{name!r}: the attention path after @ must be explicit, fused or auto'
+    if impl not in ('', ) + PATHS + KERNELS:
+        return (f'{name!r}: after @ comes an attention path (explicit, fused, auto) or a '
+                'kernel (ext, chunked, sdpa)')
     if base in CONFIG_CASES or (base.startswith(OP_PREFIX) and base in operator_cases()):
         return None
     return (f'unknown backbone {name!r}; choose from {", ".join(all_cases())} (optionally '
-            '@explicit / @fused)')
+            '@explicit / @fused / @ext / @chunked / @sdpa), or the group attention')
 
 
 def label(name):
@@ -130,8 +157,10 @@ def make_step(name, size, device):
     ``step.release()`` drops the gradients."""
     import torch
 
-    from mmattn.models.layers.attention import default_attn_impl
+    from mmattn.models.layers.attention import default_attn_impl, default_attn_kernel
     base, _, impl = name.partition('@')
+    # NAME@<kernel>: the path auto chooses, the fused one with that kernel
+    kernel, impl = (impl, 'auto') if impl in KERNELS else ('auto', impl)
     model = build_backbone(base, size).to(device)
     h, w, b = size
     torch.manual_seed(0)
@@ -143,7 +172,7 @@ def make_step(name, size, device):
 
     def step():
         release()
-        with default_attn_impl(impl or 'auto'):
+        with default_attn_impl(impl or 'auto'), default_attn_kernel(kernel):
             outs = model(x)
         outs = outs if isinstance(outs, (tuple, list)) else (outs, )
         sum(o.float().mean() for o in outs).backward()

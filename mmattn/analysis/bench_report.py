@@ -2,10 +2,9 @@
 import datetime
 import os
 import platform
-import subprocess
 
 from .bench_cases import label
-from .bench_run import load_average
+from .interleave import core_count, cpu_model, load_average, machine_line
 
 
 def ratio_table(results, markdown=True):
@@ -68,13 +67,9 @@ def machine_info(device):
     info = dict(date=datetime.datetime.now().strftime('%Y-%m-%d %H:%M'),
                 python=platform.python_version(), torch=torch.__version__,
                 threads=torch.get_num_threads(), nproc=os.cpu_count(), device=device)
-    try:
-        info['cpu'] = next(line.split(':', 1)[1].strip()
-                           for line in subprocess.run(['lscpu'], capture_output=True,
-                                                      text=True).stdout.splitlines()
-                           if line.startswith('Model name'))
-    except (OSError, StopIteration):
-        info['cpu'] = platform.processor()
+    info['cpu'] = cpu_model()
+    info['usable_cores'] = core_count()[0]
+    info['machine'] = machine_line()
     info['load'] = load_average()
     if str(device).startswith('cuda') and torch.cuda.is_available():
         info['gpu'] = torch.cuda.get_device_name(0)

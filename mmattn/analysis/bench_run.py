@@ -1,19 +1,21 @@
 """The backbone benchmark's workers: interleaved timing rounds, peak memory in fresh processes.
 
 Time: all cases of one size are built in one worker process; after a warm-up step each,
-``repeat`` rounds run one forward+backward of every case in turn, so a change of machine load
-hits all of them alike. ``clock='cpu'`` times a step by the worker's CPU time (user + system),
-sound with one torch thread on a machine whose other jobs take the cores. A case whose warm-up
+``repeat`` rounds run one forward+backward of every case in turn
+(:func:`.interleave.run_rounds`: A, B, C, A, B, C, ...), so a change of machine load hits all of
+them alike. ``clock='cpu'`` (the tool's default on CPU) times a step by the worker's CPU time
+(user + system, ``time.process_time``), sound with one torch thread on a machine whose other
+jobs take the cores; the wall-clock median is kept next to it (``wall``). A case whose warm-up
 step takes longer than ``budget`` seconds is stopped and skipped. Memory: each case again in a
 fresh process forked from a parent that computed nothing (:func:`.memory.peak_memory`).
 """
-import os
 import signal
 import statistics
 import time
 
 from .bench_cases import BASELINE, explicit_estimate_gib, make_step
 from .cli import Progress
+from .interleave import load_average, run_rounds
 from .memory import peak_memory
 
 
@@ -78,18 +80,16 @@ def time_worker(conn, names, size, device, repeat, budget, threads, clock='wall'
                                reason=f'warm-up step over the {budget:g} s budget'))
             except Exception as e:  # noqa: BLE001  (reported, the others go on)
                 conn.send(dict(name=name, event='error', reason=f'{type(e).__name__}: {e}'[:300]))
-        for _ in range(repeat):
-            for name, step in steps.items():
-                _sync(device)
-                t0 = now()
-                step()
-                _sync(device)
-                times[name].append(now() - t0)
-                step.release()
-        for name, t in times.items():
+        timed = run_rounds(steps, repeat, clock=now, sync=lambda: _sync(device),
+                           after=lambda name: steps[name].release())
+        for name, t in timed.items():
+            if 'error' in t:
+                conn.send(dict(name=name, event='error', reason=t['error']))
+                continue
             # repeat 0: the warm-up step is the figure (for cases of minutes per step)
-            conn.send(dict(name=name, event='time', runs=len(t),
-                           seconds=statistics.median(t) if t else warmups[name]))
+            conn.send(dict(name=name, event='time', runs=len(t['cpu']),
+                           seconds=statistics.median(t['cpu']) if t['cpu'] else warmups[name],
+                           wall=statistics.median(t['wall']) if t['wall'] else None))
     finally:
         conn.send(dict(event='done'))
         conn.close()
@@ -117,13 +117,6 @@ def _context():
     return mp.get_context('fork' if 'fork' in mp.get_all_start_methods() else 'spawn')
 
 
-def load_average():
-    try:
-        return ' '.join(f'{x:.2f}' for x in os.getloadavg())
-    except OSError:
-        return 'n/a'
-
-
 def _spawn(ctx, target, *args):
     parent, child = ctx.Pipe()
     proc = ctx.Process(target=target, args=(child, ) + args)
@@ -148,6 +141,8 @@ def _time_size(ctx, args, size, names, res, log, progress):
             progress.step(f'{msg["name"]}: warm-up {msg["seconds"]:.1f} s')
         elif msg['event'] == 'time':
             r['time'], r['runs'] = msg['seconds'], msg['runs']
+            if msg.get('wall') is not None:
+                r['wall'] = msg['wall']
         else:
             r['skipped' if msg['event'] == 'skipped' else 'error'] = msg['reason']
             progress.step(f'{msg["name"]}: {msg["event"]}: {msg["reason"]}')

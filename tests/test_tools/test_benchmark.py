@@ -1,4 +1,5 @@
-"""tools/analysis_tools/benchmark.py: a smoke run on a tiny size (output format, ratios)."""
+"""tools/analysis_tools/benchmark.py and benchmark_attention.py: smoke runs at toy size (output
+format, the CPU line, ratios to the baseline); no timing thresholds."""
 import json
 import os.path as osp
 import re
@@ -8,6 +9,8 @@ import pytest
 from conftest import REPO, run_py
 
 TOOL = osp.join(REPO, 'tools', 'analysis_tools', 'benchmark.py')
+KERNEL_TOOL = osp.join(REPO, 'tools', 'analysis_tools', 'benchmark_attention.py')
+CPU_LINE = re.compile(r'^CPU: \S.*, \d+ cores.*, load average', re.M)
 
 
 def _rows(stdout, size):
@@ -40,8 +43,12 @@ def test_tiny_run_prints_ratios_to_resnet50(tmp_path):
         assert t > 0 and t_ratio > 0 and peak > 0 and peak_ratio > 0
     # a wide ResNet is bigger than ResNet-50: more memory (its gradients alone are 2.7x)
     assert rows['WRN-50-2'][3] > 1.2
-    # the header line: machine, torch version, load average; the ratio table
+    # the CPU line (first, and again above the tables); the header line: machine, torch
+    # version, the clock (CPU time by default on CPU), load average; the ratio table
+    assert proc.stdout.startswith('CPU: ') and len(CPU_LINE.findall(proc.stdout)) == 2
     assert re.search(r'nproc \d+, torch \S+', proc.stdout) and 'load average' in proc.stdout
+    assert 'torch threads: 1' in proc.stdout
+    assert 'time: CPU time per step (time.process_time), median of interleaved' in proc.stdout
     ratios = proc.stdout.split('Ratios to ResNet-50:')[1]
     assert re.search(r'ResNet-50\s+1\.00\s+1\.00', ratios)
 
@@ -52,8 +59,11 @@ def test_tiny_run_prints_ratios_to_resnet50(tmp_path):
     assert res['resnet50']['time_ratio'] == 1.0 and res['resnet50']['peak_ratio'] == 1.0
     assert res['la_r50']['time_ratio'] > 0 and res['aa_r50@explicit']['peak_ratio'] > 0
     assert data['machine']['torch'] and data['command'].startswith('python tools/')
+    assert data['machine']['cpu'] and data['machine']['machine'].startswith('CPU: ')
+    assert res['la_r50']['wall'] > 0  # the wall-clock median next to the CPU time
     md = out_md.read_text()
     assert md.startswith('`python tools/analysis_tools/benchmark.py')
+    assert CPU_LINE.search(md)
     assert '| LA-R50 | 64x64/2 |' in md and '| ResNet-50 | 1.00 | 1.00 |' in md
 
 
@@ -87,6 +97,7 @@ def test_options_and_case_list():
     proc = run_py([TOOL, '--models', 'nope', '--list'], check=False, timeout=300)
     assert proc.returncode == 1 and "unknown backbone 'nope'" in proc.stderr
     from mmattn.analysis import bench_cases
+    from mmattn.analysis.bench_cases import check_case
     from mmattn.models.layers.base import list_operators
     listed = run_py([TOOL, '--list'], timeout=300).stdout.split()
     cases = bench_cases.all_cases()
@@ -99,9 +110,79 @@ def test_options_and_case_list():
         assert name in cases
     assert [c for c in cases if c.startswith('op:')] == [f'op:{n}'
                                                          for n in sorted(list_operators())]
+    # the group attention (every config backbone with attention) and the kernel cases
+    listed = run_py([TOOL, '--list', '--models', 'attention', 'lesa_r50', '--kernels', 'ext',
+                     'chunked'], timeout=300).stdout.split()
+    names = [w for w in listed if check_case(w) is None]
+    assert names[0] == 'resnet50' and 'wrn50' not in names and 'resnext50' not in names
+    assert names.count('lesa_r50') == 1
+    for name in ('lesa_r50', 'sa_wrn50', 'static_lesa_r50', 'aa_r50', 'la_r50', 'mrla_base_r50',
+                 'ea_r50', 'eamlp7', 'lesa_r50@ext', 'lesa_r50@chunked', 'aa_r50@ext'):
+        assert name in names
+    assert 'la_r50@ext' not in names and 'lesa_r50@sdpa' not in names
+    assert check_case('aa_r50@sdpa') is None and 'kernel (ext' in check_case('aa_r50@flex')
     # static LESA at a detection size: the LESA detection backbone with the static fusion
     cfg = bench_cases.backbone_cfg('static_lesa_r50', detection=True)
     assert {op['fusion'] for op in cfg.model.backbone.stage_ops if op} == {'static'}
     # the explicit path of LESA at a detection size would not fit: skipped by the estimate
     assert bench_cases.explicit_estimate_gib('lesa_r50@explicit', (800, 1344, 1)) > 8
     assert bench_cases.explicit_estimate_gib('lesa_r50', (800, 1344, 1)) == 0
+
+
+def _kernel_rows(text, **where):
+    """Markdown rows of the kernel tool's first table in ``text`` whose columns hold the
+    values of ``where``: (tokens, q/k, v) -> {column: cell}."""
+    lines = text.splitlines()
+    head = next(line for line in lines if line.startswith('| tokens |'))
+    cols = [c.strip() for c in head.strip('|').split('|')]
+    rows = {}
+    for line in lines:
+        cells = [c.strip() for c in line.strip('|').split('|')]
+        row = dict(zip(cols, cells))
+        if line.startswith('| ') and len(cells) == len(cols) and re.match(r'\d+x\d+', cells[0]) \
+                and all(row[k] == str(v) for k, v in where.items()):
+            rows[tuple(cells[:3])] = row
+    return rows
+
+
+def test_kernel_table_quick(tmp_path):
+    """benchmark_attention.py --quick --memory: the toy rows, every kernel against the floor
+    (time and memory ratios), the CPU line, torch, ext_status, the rounds."""
+    out_json = tmp_path / 'k.json'
+    proc = run_py([KERNEL_TOOL, '--quick', '--memory', '--json', str(out_json)], timeout=600)
+    out = proc.stdout
+    assert CPU_LINE.match(out)
+    assert re.search(r'^torch \S+; (compiled kernels|mmattn\._ext)', out, re.M)
+    assert '2 interleaved round(s)' in out and 'threads 1;' in out
+    time_part, mem_part = out.split('Peak memory')
+    rows = _kernel_rows(time_part, threads=1)
+    assert set(rows) == {('6x7', '16', '32'), ('5x6', '20', '2')}
+    for row in rows.values():
+        assert row['floor'].startswith('1.00x (') and row['rounds'] == '2'
+        for kernel in ('explicit', 'chunked', 'ext', 'sdpa'):
+            assert re.match(r'\d+\.\d\dx \([\d.]+ m?s\)$', row[kernel]) \
+                or (kernel == 'ext' and row[kernel] == 'skipped'), (kernel, row)
+    mem = _kernel_rows(mem_part)
+    assert set(mem) == set(rows)
+    assert mem[('6x7', '16', '32')]['floor'].startswith('1.00x (')
+    assert re.match(r'\d+\.\d\dx \(\d+ MiB\)$', mem[('6x7', '16', '32')]['chunked'])
+    data = json.loads(out_json.read_text())
+    assert data['rounds'] == 2 and data['threads'] == [1]
+    assert data['kernels'] == ['floor', 'explicit', 'chunked', 'ext', 'sdpa']
+    first = data['times'][0]['results']
+    assert first['floor']['ratio'] == 1.0 and first['chunked']['rounds'] == 2
+    assert first['chunked']['cpu'] > 0 and first['chunked']['wall'] > 0
+    assert {m['kernel'] for m in data['memory']} == set(data['kernels'])
+
+
+def test_kernel_table_rows_and_options():
+    """The issue's rows; explicit skipped where its (HW)^2 tensors would not fit; bad rows."""
+    from mmattn.analysis import bench_kernels as bk
+    assert [(r.size, r.dqk, r.dv) for r in bk.ROWS] == [
+        ((50, 84), 16, 32), ((64, 64), 16, 32), ((50, 84), 32, 64), ((100, 167), 16, 32),
+        ((100, 167), 20, 2)]
+    skipped = bk.plan(bk.ROWS, bk.KERNELS, max_gib=8, device='cpu')
+    assert [i for i in range(5) if skipped[i, 'explicit']] == [3, 4]
+    assert not any(skipped[i, k] for i in range(5) for k in ('floor', 'chunked', 'sdpa'))
+    proc = run_py([KERNEL_TOOL, '--quick', '--rows', '7'], check=False, timeout=300)
+    assert proc.returncode == 1 and '--rows 7: there are 2 rows' in proc.stderr

@@ -2,13 +2,23 @@
 ratios to ResNet-50.
 
     python tools/analysis_tools/benchmark.py [--sizes 224 1024 1333x800]
-        [--models resnet50 lesa_r50 aa_r50@explicit op:LALayer ...] [--repeats 3]
-        [--repeats-large 1] [--quick] [--device cpu|cuda] [--budget 300] [--threads N]
-        [--clock wall|cpu] [--json FILE] [--markdown FILE] [--attention] [--list]
+        [--models resnet50 lesa_r50 aa_r50@explicit lesa_r50@chunked op:LALayer attention ...]
+        [--kernels ext chunked sdpa] [--repeats 3] [--repeats-large 1] [--quick]
+        [--device cpu|cuda] [--budget 300] [--threads N] [--clock cpu|wall] [--json FILE]
+        [--markdown FILE] [--attention] [--list]
+
+Time (:mod:`mmattn.analysis.bench_run`, :mod:`mmattn.analysis.interleave`): all backbones of
+one size are built in one worker process; after a warm-up step each, ``--repeats`` rounds run
+one forward+backward of every backbone in turn (A, B, C, A, B, C, ...); each step is timed by
+the worker's CPU time (``--clock cpu``, the default on CPU, with one torch thread by default)
+and the median per backbone is reported with its ratio to ResNet-50's. The CPU model, core
+count and load are printed first.
 
 Cases (``--models`` = ``--backbones``, default: all; ``--list`` prints them): the papers'
 backbones, each built from our configs (``model.backbone``, nothing loaded), ``NAME@explicit``
-/ ``NAME@fused`` for LESA and AA on that attention path instead of ``auto``, and
+/ ``NAME@fused`` for LESA and AA on that attention path instead of ``auto``, ``NAME@ext`` /
+``NAME@chunked`` / ``NAME@sdpa`` for that fused kernel (``--kernels K ...`` adds them for every
+LESA/SA/AA case given), the group ``attention`` (every config backbone with attention), and
 ``op:<registry name>`` for every registered operator (``mmattn.models.layers.base.
 list_operators``) in the stages 3 and 4 of a ResNet-50. What each case builds at 224x224 and
 at the detection sizes: :mod:`mmattn.analysis.bench_cases`; how time and memory are measured:
@@ -18,8 +28,9 @@ Sizes (``--sizes``): ``224`` = 224x224, batch 8; ``1024`` = 1024x1024, batch 1; 
 800x1344, batch 1 (a 1333x800 image resized keeping its ratio, padded to a multiple of 32 as
 mmdet's data preprocessor does); or ``HEIGHTxWIDTH/BATCH``, e.g. ``64x64/2``.
 
-``--attention`` also runs tools/analysis_tools/benchmark_attention.py (single LESA and AA
-blocks, explicit against fused) with the same ``--repeat`` and ``--device``.
+``--attention`` also runs tools/analysis_tools/benchmark_attention.py (the attention-kernel
+table: each kernel against plain SDPA) with the same ``--repeats``, ``--threads`` and
+``--device``.
 """
 import argparse
 import json
@@ -52,8 +63,12 @@ def parse_args(argv=None):
     p.add_argument('--sizes', nargs='+', type=parse_size, default=[SIZE_PRESETS['224']],
                    help='presets 224, 1024, 1333x800 or HEIGHTxWIDTH/BATCH (default: 224)')
     p.add_argument('--backbones', '--models', nargs='+', default=None,
-                   help='case names (NAME@explicit|@fused for an attention path); default: '
-                   'every case (--list)')
+                   help='case names (NAME@explicit|@fused for an attention path, '
+                   'NAME@ext|@chunked|@sdpa for a fused kernel; the group attention = every '
+                   'config backbone with attention); default: every case (--list)')
+    p.add_argument('--kernels', nargs='+', default=None, choices=('ext', 'chunked', 'sdpa'),
+                   help='also run every LESA/SA/AA case given with each of these fused '
+                   'kernels (NAME@KERNEL)')
     p.add_argument('--list', action='store_true', help='print the case names and exit')
     p.add_argument('--repeat', '--repeats', type=int, default=3,
                    help='timed rounds after the warm-up (0: report the warm-up step itself)')
@@ -70,10 +85,10 @@ def parse_args(argv=None):
                    help='torch threads (default on CPU: 1; on a shared, loaded machine two '
                    'OpenMP threads wait on each other at every barrier: measured 6-13x slower '
                    'than one on this project\'s 2-core machine at load 9)')
-    p.add_argument('--clock', choices=('wall', 'cpu'), default='wall',
-                   help='wall: elapsed time; cpu: the worker\'s CPU time per step (user + '
-                   'system), for a shared machine whose other jobs take the cores (use with '
-                   '--threads 1; CUDA always uses wall)')
+    p.add_argument('--clock', choices=('wall', 'cpu'), default=None,
+                   help='cpu (default on CPU): the worker\'s CPU time per step (user + system), '
+                   'sound on a shared machine whose other jobs take the cores (with one '
+                   'thread); wall: elapsed time (CUDA always uses wall)')
     p.add_argument('--no-memory', action='store_true', help='time only')
     p.add_argument('--json', default=None, help='also write the results here')
     p.add_argument('--markdown', default=None,
@@ -87,8 +102,8 @@ def parse_args(argv=None):
     cuda = str(args.device).startswith('cuda')
     if args.threads is None and not cuda:
         args.threads = 1
-    if cuda:
-        args.clock = 'wall'
+    if cuda or args.clock is None:
+        args.clock = 'wall' if cuda else 'cpu'
     if args.quick:
         args.repeat = args.repeat_large = 1
         args.budget = min(args.budget, 120.0)
@@ -102,9 +117,18 @@ def parse_args(argv=None):
 
 def check_cases(args):
     """Fills in the default cases (every case) and refuses an unknown one."""
-    from mmattn.analysis.bench_cases import all_cases, check_case
+    from mmattn.analysis.bench_cases import (KERNELS, all_cases, check_case, expand_groups,
+                                             has_kernels)
     if args.backbones is None:
         args.backbones = all_cases()
+    args.backbones = expand_groups(args.backbones)
+    if args.kernels:
+        names = []
+        for name in args.backbones:
+            names.append(name)
+            if '@' not in name and has_kernels(name):
+                names += [f'{name}@{k}' for k in KERNELS if k in args.kernels]
+        args.backbones = expand_groups(names)
     errors = [e for e in map(check_case, args.backbones) if e]
     if errors:
         sys.exit(f'benchmark.py: error: {errors[0]}')
@@ -115,24 +139,33 @@ def write_outputs(args, start, t0, command, results, final):
     from mmattn.analysis.bench_report import format_table, ratio_table
     from mmattn.analysis.bench_run import load_average
     end_load = load_average()
+    clock = ('CPU time per step (time.process_time)' if args.clock == 'cpu'
+             else 'wall clock per step')
     header = (f'{start["date"]}, {start["cpu"]}, nproc {start["nproc"]}, torch '
-              f'{start["torch"]} (torch threads: {start["threads"]}), device {args.device}, '
-              f'{args.clock} clock' + (f' ({start["gpu"]})' if 'gpu' in start else '')
+              f'{start["torch"]} (torch threads: {args.threads or start["threads"]}), device '
+              f'{args.device}, time: {clock}, median of interleaved rounds'
+              + (f' ({start["gpu"]})' if 'gpu' in start else '')
               + f'; load average (1/5/15 min) {start["load"]} at the start, {end_load} at the '
               f'end; {time.time() - t0:.0f} s')
     sizes = '; '.join(f'{k}: {v["repeats"]} timed round(s), load {v["load_start"]} -> '
                       f'{v["load_end"]}, {v["seconds"]} s' for k, v in args.size_info.items())
     if args.json:
-        with open(args.json, 'w') as f:
+        with open(_outfile(args.json), 'w') as f:
             json.dump(dict(machine=start, end_load=end_load, command=command,
                            sizes=args.size_info, complete=final, results=results), f, indent=1)
     if args.markdown:
-        with open(args.markdown, 'w') as f:
-            f.write(f'`{command}`\n\n{header}\n\nPer size: {sizes}\n\n'
+        with open(_outfile(args.markdown), 'w') as f:
+            f.write(f'`{command}`\n\n{start["machine"]}\n\n{header}\n\nPer size: {sizes}\n\n'
                     + ('' if final else '(partial: the run is still going)\n\n')
                     + f'Ratios to ResNet-50:\n\n{ratio_table(results)}\n\n'
                     f'Absolute figures:\n\n{format_table(results, markdown=True)}\n')
     return header
+
+
+def _outfile(path):
+    """``path``, its folder created (``work_dirs/...``)."""
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    return path
 
 
 def main(argv=None):
@@ -150,6 +183,7 @@ def main(argv=None):
     from mmattn.analysis.bench_report import format_table, machine_info, ratio_table
     from mmattn.analysis.bench_run import run
     start = machine_info(args.device)
+    print(start['machine'], flush=True)
     t0 = time.time()
     command = 'python tools/analysis_tools/benchmark.py ' + ' '.join(
         a if ' ' not in a else repr(a) for a in (argv if argv is not None else sys.argv[1:]))
@@ -157,6 +191,7 @@ def main(argv=None):
                   partial=lambda r: write_outputs(args, start, t0, command, r, False))
     header = write_outputs(args, start, t0, command, results, True)
     print()
+    print(start['machine'])
     print(header)
     print(format_table(results))
     print()
@@ -167,7 +202,7 @@ def main(argv=None):
               flush=True)
         subprocess.run([sys.executable, osp.join(osp.dirname(osp.abspath(__file__)),
                                                  'benchmark_attention.py'),
-                        '--repeat', str(max(args.repeat, 1)), '--device', args.device,
+                        '--rounds', str(max(args.repeat, 1)), '--device', args.device,
                         '--max-gib', str(args.max_gib)]
                        + (['--threads', str(args.threads)] if args.threads else []),
                        cwd=REPO, check=False)
