@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "cpu_kernels.h"
+#include "small_gemm.h"
 
 namespace mmattn {
 namespace {
@@ -45,12 +46,11 @@ struct Plan {
 // s (nq x nk, row-major, key rows r0..r0+nr) += CH[i, r + c] + CW[i, x + c']; returns the
 // row maxima in mx.
 template <typename T>
-inline void add_tables(T* s, int64_t nq, int64_t nr, int64_t W, int64_t H, int64_t y,
-                       int64_t x0, int64_t r0, const T* CH, int64_t H2, const T* CW,
+inline void add_tables(T* s, int64_t ld, int64_t nq, int64_t nr, int64_t W, int64_t H,
+                       int64_t y, int64_t x0, int64_t r0, const T* CH, int64_t H2, const T* CW,
                        int64_t W2, T* mx) {
-  const int64_t nk = nr * W;
   for (int64_t i = 0; i < nq; ++i) {
-    T* si = s + i * nk;
+    T* si = s + i * ld;
     const T* cw = CW + i * W2 + (W - 1 - (x0 + i));
     const T* ch = CH + i * H2 + (H - 1 - y);
     T m = -std::numeric_limits<T>::infinity();
@@ -92,7 +92,7 @@ void fwd_impl(const T* qc, const T* qr, const T* k, const T* v, const T* rh, con
         const int64_t nr = std::min(R, H - r0), nk = nr * W;
         T* s = S.data();
         gemm_rm(false, true, nq, nk, d, T(1), Qc, d, Kg + r0 * W * d, d, T(0), s, nk);
-        add_tables(s, nq, nr, W, H, y, x0, r0, CH.data(), H2, CW.data(), W2, mx.data());
+        add_tables(s, nk, nq, nr, W, H, y, x0, r0, CH.data(), H2, CW.data(), W2, mx.data());
         for (int64_t i = 0; i < nq; ++i) {
           T* si = s + i * nk;
           const T mnew = std::max(m[i], mx[i]);
@@ -168,7 +168,7 @@ void bwd_impl(const T* dout, const T* qc, const T* qr, const T* k, const T* v, c
             T* s = S.data();
             T* ds = DS.data();
             gemm_rm(false, true, nq, nk, d, T(1), Qc, d, Kg + r0 * W * d, d, T(0), s, nk);
-            add_tables(s, nq, nr, W, H, y, x0, r0, CH.data(), H2, CW.data(), W2, mx.data());
+            add_tables(s, nk, nq, nr, W, H, y, x0, r0, CH.data(), H2, CW.data(), W2, mx.data());
             // dP = dO V^T
             gemm_rm(false, true, nq, nk, e, T(1), dO, e, Vg + r0 * W * e, e, T(0), ds, nk);
             for (int64_t i = 0; i < nq; ++i) {
@@ -200,11 +200,181 @@ void bwd_impl(const T* dout, const T* qc, const T* qr, const T* k, const T* v, c
             gemm_rm(true, false, nk, d, nq, T(1), ds, nk, Qc, d, T(1), dKg + r0 * W * d, d);
           }
           // dQr = dCW rel_w + dCH rel_h; d rel_w += dCW^T Qr; d rel_h += dCH^T Qr
-          T* dQr = dqr + (g * L + i0) * d;
-          gemm_rm(false, false, nq, d, W2, T(1), dCW.data(), W2, rwg, d, T(0), dQr, d);
+          T* dQr = dqr ? dqr + (g * L + i0) * d : dQc;  // no qr: its gradient joins dqc
+          gemm_rm(false, false, nq, d, W2, T(1), dCW.data(), W2, rwg, d, T(dqr ? 0 : 1), dQr,
+                  d);
           gemm_rm(false, false, nq, d, H2, T(1), dCH.data(), H2, rhg, d, T(1), dQr, d);
           gemm_rm(true, false, W2, d, nq, T(1), dCW.data(), W2, Qr, d, T(1), drw + g * W2 * d, d);
           gemm_rm(true, false, H2, d, nq, T(1), dCH.data(), H2, Qr, d, T(1), drh + g * H2 * d, d);
+        }
+      }
+    }
+  });
+}
+
+inline int64_t round16(int64_t n) { return (n + 15) / 16 * 16; }
+
+// float32: the same walk with the register-blocked GEMMs of small_gemm.h for the per-tile
+// products (BLAS only for the per-block tables), key/value tiles transposed into
+// zero-padded buffers of a multiple of 16 keys.
+void fwd_f32(const float* qc, const float* qr, const float* k, const float* v, const float* rh,
+             const float* rw, float* out, float* lse, int64_t G, int64_t H, int64_t W,
+             int64_t d, int64_t e) {
+  const Plan p(H, W);
+  const int64_t L = p.L, W2 = p.W2, H2 = p.H2, QB = p.QB, nxb = p.nxb, R = p.R;
+  const int64_t NKP = round16(R * W);
+  at::parallel_for(0, G * H * nxb, 1, [&](int64_t b0, int64_t b1) {
+    std::vector<float> S(QB * NKP), KT(d * NKP), VT(e * NKP), CW(QB * W2), CH(QB * H2),
+        O(QB * e), m(QB), l(QB), mx(QB);
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t g = b / (H * nxb), rem = b % (H * nxb);
+      const int64_t y = rem / nxb, x0 = (rem % nxb) * QB, nq = std::min(QB, W - x0);
+      const int64_t i0 = y * W + x0;
+      const float* Qc = qc + (g * L + i0) * d;
+      const float* Qr = qr + (g * L + i0) * d;
+      const float* Kg = k + g * L * d;
+      const float* Vg = v + g * L * e;
+      gemm_rm(false, true, nq, W2, d, 1.f, Qr, d, rw + g * W2 * d, d, 0.f, CW.data(), W2);
+      gemm_rm(false, true, nq, H2, d, 1.f, Qr, d, rh + g * H2 * d, d, 0.f, CH.data(), H2);
+      std::fill(m.begin(), m.end(), -std::numeric_limits<float>::infinity());
+      std::fill(l.begin(), l.end(), 0.f);
+      std::fill(O.begin(), O.end(), 0.f);
+      for (int64_t r0 = 0; r0 < H; r0 += R) {
+        const int64_t nr = std::min(R, H - r0), nk = nr * W, nkp = round16(nk);
+        float* s = S.data();
+        sg::transpose_pad(Kg + r0 * W * d, nk, d, KT.data(), nkp);
+        sg::gemm_vn(nq, nkp, d, Qc, d, KT.data(), nkp, s, nkp, false);
+        add_tables(s, nkp, nq, nr, W, H, y, x0, r0, CH.data(), H2, CW.data(), W2, mx.data());
+        for (int64_t i = 0; i < nq; ++i) {
+          float* si = s + i * nkp;
+          const float mnew = std::max(m[i], mx[i]);
+          const float alpha = std::exp(m[i] - mnew);
+          float sum = 0;
+#pragma omp simd reduction(+ : sum)
+          for (int64_t j = 0; j < nk; ++j) {
+            const float pj = exp_softmax(si[j] - mnew);
+            si[j] = pj;
+            sum += pj;
+          }
+          for (int64_t j = nk; j < nkp; ++j) si[j] = 0.f;
+          l[i] = l[i] * alpha + sum;
+          if (alpha != 1.f) {
+            float* oi = O.data() + i * e;
+            for (int64_t c = 0; c < e; ++c) oi[c] *= alpha;
+          }
+          m[i] = mnew;
+        }
+        if (e % sg::VL == 0) {  // wide values: vectorised over e, V read in place
+          sg::gemm_vn(nq, e, nk, s, nkp, Vg + r0 * W * e, e, O.data(), e, true);
+        } else {  // narrow values (AA: 2 per head): dot products over the keys
+          sg::transpose_pad(Vg + r0 * W * e, nk, e, VT.data(), nkp);
+          sg::gemm_dot(nq, e, nkp, s, nkp, VT.data(), nkp, O.data(), e, true);
+        }
+      }
+      float* og = out + (g * L + i0) * e;
+      float* lg = lse + g * L + i0;
+      for (int64_t i = 0; i < nq; ++i) {
+        const float inv = 1.f / l[i];
+        for (int64_t c = 0; c < e; ++c) og[i * e + c] = O[i * e + c] * inv;
+        lg[i] = m[i] + std::log(l[i]);
+      }
+    }
+  });
+}
+
+void bwd_f32(const float* dout, const float* qc, const float* qr, const float* k,
+             const float* v, const float* rh, const float* rw, const float* out,
+             const float* lse, float* dqc, float* dqr, float* dk, float* dv, float* drh,
+             float* drw, int64_t G, int64_t H, int64_t W, int64_t d, int64_t e) {
+  const Plan p(H, W);
+  const int64_t L = p.L, W2 = p.W2, H2 = p.H2, QB = p.QB, nxb = p.nxb, R = p.R;
+  const int64_t NKP = round16(R * W);
+  at::parallel_for(0, G, 1, [&](int64_t g0, int64_t g1) {
+    std::vector<float> S(QB * NKP), DS(QB * NKP), KT(d * NKP), VT(e * NKP), dKT(d * NKP),
+        dVT(e * NKP), QcT(d * QB), dOT(e * QB), CW(QB * W2), CH(QB * H2), dCW(QB * W2),
+        dCH(QB * H2), delta(QB), mx(QB);
+    for (int64_t g = g0; g < g1; ++g) {
+      const float* Kg = k + g * L * d;
+      const float* Vg = v + g * L * e;
+      const float* rhg = rh + g * H2 * d;
+      const float* rwg = rw + g * W2 * d;
+      float* dKg = dk + g * L * d;
+      float* dVg = dv + g * L * e;
+      std::fill(dKg, dKg + L * d, 0.f);
+      std::fill(dVg, dVg + L * e, 0.f);
+      std::fill(drh + g * H2 * d, drh + (g + 1) * H2 * d, 0.f);
+      std::fill(drw + g * W2 * d, drw + (g + 1) * W2 * d, 0.f);
+      for (int64_t y = 0; y < H; ++y) {
+        for (int64_t xb = 0; xb < nxb; ++xb) {
+          const int64_t x0 = xb * QB, nq = std::min(QB, W - x0), i0 = y * W + x0;
+          const float* Qc = qc + (g * L + i0) * d;
+          const float* Qr = qr + (g * L + i0) * d;
+          const float* dO = dout + (g * L + i0) * e;
+          const float* Oi = out + (g * L + i0) * e;
+          const float* lsei = lse + g * L + i0;
+          float* dQc = dqc + (g * L + i0) * d;
+          for (int64_t i = 0; i < nq; ++i) {
+            float acc = 0;
+            for (int64_t c = 0; c < e; ++c) acc += dO[i * e + c] * Oi[i * e + c];
+            delta[i] = acc;
+          }
+          sg::transpose_pad(Qc, nq, d, QcT.data(), nq);
+          sg::transpose_pad(dO, nq, e, dOT.data(), nq);
+          gemm_rm(false, true, nq, W2, d, 1.f, Qr, d, rwg, d, 0.f, CW.data(), W2);
+          gemm_rm(false, true, nq, H2, d, 1.f, Qr, d, rhg, d, 0.f, CH.data(), H2);
+          std::fill(dCW.begin(), dCW.end(), 0.f);
+          std::fill(dCH.begin(), dCH.end(), 0.f);
+          std::fill(dQc, dQc + nq * d, 0.f);
+          for (int64_t r0 = 0; r0 < H; r0 += R) {
+            const int64_t nr = std::min(R, H - r0), nk = nr * W, nkp = round16(nk);
+            float* s = S.data();
+            float* ds = DS.data();
+            sg::transpose_pad(Kg + r0 * W * d, nk, d, KT.data(), nkp);
+            sg::transpose_pad(Vg + r0 * W * e, nk, e, VT.data(), nkp);
+            sg::gemm_vn(nq, nkp, d, Qc, d, KT.data(), nkp, s, nkp, false);
+            add_tables(s, nkp, nq, nr, W, H, y, x0, r0, CH.data(), H2, CW.data(), W2,
+                       mx.data());
+            sg::gemm_vn(nq, nkp, e, dO, e, VT.data(), nkp, ds, nkp, false);  // dP
+            for (int64_t i = 0; i < nq; ++i) {
+              float* si = s + i * nkp;
+              float* dsi = ds + i * nkp;
+              const float li = lsei[i], di = delta[i];
+#pragma omp simd
+              for (int64_t j = 0; j < nk; ++j) {
+                const float pj = exp_softmax(si[j] - li);
+                si[j] = pj;
+                dsi[j] = pj * (dsi[j] - di);
+              }
+              for (int64_t j = nk; j < nkp; ++j) si[j] = dsi[j] = 0.f;
+              float* cwd = dCW.data() + i * W2 + (W - 1 - (x0 + i));
+              float* chd = dCH.data() + i * H2 + (H - 1 - y);
+              for (int64_t rr = 0; rr < nr; ++rr) {
+                const float* dr = dsi + rr * W;
+                float rs = 0;
+#pragma omp simd reduction(+ : rs)
+                for (int64_t x = 0; x < W; ++x) {
+                  cwd[x] += dr[x];
+                  rs += dr[x];
+                }
+                chd[r0 + rr] += rs;
+              }
+            }
+            // dV += P^T dO, dK += dS^T Qc (both as transposed tiles), dQc += dS K
+            sg::gemm_vn(e, nkp, nq, dOT.data(), nq, s, nkp, dVT.data(), nkp, false);
+            sg::add_transposed(dVg + r0 * W * e, nk, e, dVT.data(), nkp);
+            sg::gemm_vn(d, nkp, nq, QcT.data(), nq, ds, nkp, dKT.data(), nkp, false);
+            sg::add_transposed(dKg + r0 * W * d, nk, d, dKT.data(), nkp);
+            if (d % sg::VL == 0)
+              sg::gemm_vn(nq, d, nk, ds, nkp, Kg + r0 * W * d, d, dQc, d, true);
+            else
+              sg::gemm_dot(nq, d, nkp, ds, nkp, KT.data(), nkp, dQc, d, true);
+          }
+          float* dQr = dqr ? dqr + (g * L + i0) * d : dQc;
+          const float beta = dqr ? 0.f : 1.f;
+          gemm_rm(false, false, nq, d, W2, 1.f, dCW.data(), W2, rwg, d, beta, dQr, d);
+          gemm_rm(false, false, nq, d, H2, 1.f, dCH.data(), H2, rhg, d, 1.f, dQr, d);
+          gemm_rm(true, false, W2, d, nq, 1.f, dCW.data(), W2, Qr, d, 1.f, drw + g * W2 * d, d);
+          gemm_rm(true, false, H2, d, nq, 1.f, dCH.data(), H2, Qr, d, 1.f, drh + g * H2 * d, d);
         }
       }
     }
@@ -234,46 +404,83 @@ void check_inputs(const char* op, const at::Tensor& qc, const at::Tensor& qr, co
               ": dtype must be float32 or float64, got ", qc.scalar_type());
 }
 
-std::tuple<at::Tensor, at::Tensor> rel_attn_fwd(const at::Tensor& qc_, const at::Tensor& qr_,
+// Which GEMMs the float32 path uses: gemm = 1: BLAS for every product; 2: the
+// register-blocked kernels of small_gemm.h; 0 (auto): the small kernels where a head's q/k or
+// v width is not a multiple of 16 (AA: 20 and 2), where the BLAS calls spend most of their time
+// packing, and BLAS otherwise (LESA: 16/32), where it was measured faster (docs/benchmarks.md).
+inline bool small_gemms(int64_t gemm, int64_t d, int64_t e) {
+  TORCH_CHECK(gemm >= 0 && gemm <= 2, "rel_attn: gemm must be 0 (auto), 1 (blas) or 2 (small); got ",
+              gemm);
+  if (gemm != 0) return gemm == 2;
+  return d % sg::VL != 0 || e % sg::VL != 0;
+}
+
+// qr is optional: without it the relative term uses qc (no logit norm), and backward
+// returns one query gradient (an empty tensor in dqr's place), as plain attention does.
+std::tuple<at::Tensor, at::Tensor> rel_attn_fwd(const at::Tensor& qc_,
+                                                const c10::optional<at::Tensor>& qr_opt,
                                                 const at::Tensor& k_, const at::Tensor& v_,
                                                 const at::Tensor& rh_, const at::Tensor& rw_,
-                                                int64_t H, int64_t W) {
+                                                int64_t H, int64_t W, int64_t gemm) {
+  const bool shared = !qr_opt.has_value() || !qr_opt->defined();
+  const at::Tensor& qr_ = shared ? qc_ : *qr_opt;
   check_inputs("rel_attn_fwd", qc_, qr_, k_, v_, rh_, rw_, H, W);
-  auto qc = qc_.contiguous(), qr = qr_.contiguous(), k = k_.contiguous(), v = v_.contiguous(),
-       rh = rh_.contiguous(), rw = rw_.contiguous();
+  auto qc = qc_.contiguous(), qr = shared ? qc : qr_.contiguous(), k = k_.contiguous(),
+       v = v_.contiguous(), rh = rh_.contiguous(), rw = rw_.contiguous();
   const int64_t G = qc.size(0), L = qc.size(1), d = qc.size(2), e = v.size(2);
   auto out = at::empty({G, L, e}, qc.options());
   auto lse = at::empty({G, L}, qc.options());
-  AT_DISPATCH_FLOATING_TYPES(qc.scalar_type(), "rel_attn_fwd", [&] {
-    fwd_impl<scalar_t>(qc.data_ptr<scalar_t>(), qr.data_ptr<scalar_t>(), k.data_ptr<scalar_t>(),
-                       v.data_ptr<scalar_t>(), rh.data_ptr<scalar_t>(), rw.data_ptr<scalar_t>(),
-                       out.data_ptr<scalar_t>(), lse.data_ptr<scalar_t>(), G, H, W, d, e);
-  });
+  if (qc.scalar_type() == at::kFloat && small_gemms(gemm, d, e)) {
+    fwd_f32(qc.data_ptr<float>(), qr.data_ptr<float>(), k.data_ptr<float>(),
+            v.data_ptr<float>(), rh.data_ptr<float>(), rw.data_ptr<float>(),
+            out.data_ptr<float>(), lse.data_ptr<float>(), G, H, W, d, e);
+  } else {
+    AT_DISPATCH_FLOATING_TYPES(qc.scalar_type(), "rel_attn_fwd", [&] {
+      fwd_impl<scalar_t>(qc.data_ptr<scalar_t>(), qr.data_ptr<scalar_t>(),
+                         k.data_ptr<scalar_t>(), v.data_ptr<scalar_t>(),
+                         rh.data_ptr<scalar_t>(), rw.data_ptr<scalar_t>(),
+                         out.data_ptr<scalar_t>(), lse.data_ptr<scalar_t>(), G, H, W, d, e);
+    });
+  }
   return {out, lse};
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> rel_attn_bwd(
-    const at::Tensor& dout_, const at::Tensor& qc_, const at::Tensor& qr_, const at::Tensor& k_,
-    const at::Tensor& v_, const at::Tensor& rh_, const at::Tensor& rw_, const at::Tensor& out_,
-    const at::Tensor& lse_, int64_t H, int64_t W) {
+    const at::Tensor& dout_, const at::Tensor& qc_, const c10::optional<at::Tensor>& qr_opt,
+    const at::Tensor& k_, const at::Tensor& v_, const at::Tensor& rh_, const at::Tensor& rw_,
+    const at::Tensor& out_, const at::Tensor& lse_, int64_t H, int64_t W, int64_t gemm) {
+  const bool shared = !qr_opt.has_value() || !qr_opt->defined();
+  const at::Tensor& qr_ = shared ? qc_ : *qr_opt;
   check_inputs("rel_attn_bwd", qc_, qr_, k_, v_, rh_, rw_, H, W);
   TORCH_CHECK(dout_.sizes() == v_.sizes() && out_.sizes() == v_.sizes(),
               "rel_attn_bwd: dout and out must be shaped like v");
-  auto qc = qc_.contiguous(), qr = qr_.contiguous(), k = k_.contiguous(), v = v_.contiguous(),
-       rh = rh_.contiguous(), rw = rw_.contiguous(), out = out_.contiguous(),
-       lse = lse_.contiguous(), dout = dout_.to(qc.scalar_type()).contiguous();
+  auto qc = qc_.contiguous(), qr = shared ? qc : qr_.contiguous(), k = k_.contiguous(),
+       v = v_.contiguous(), rh = rh_.contiguous(), rw = rw_.contiguous(),
+       out = out_.contiguous(), lse = lse_.contiguous(),
+       dout = dout_.to(qc.scalar_type()).contiguous();
   const int64_t G = qc.size(0), d = qc.size(2), e = v.size(2);
-  auto dqc = at::empty_like(qc), dqr = at::empty_like(qr), dk = at::empty_like(k),
-       dv = at::empty_like(v), drh = at::empty_like(rh), drw = at::empty_like(rw);
-  AT_DISPATCH_FLOATING_TYPES(qc.scalar_type(), "rel_attn_bwd", [&] {
-    bwd_impl<scalar_t>(dout.data_ptr<scalar_t>(), qc.data_ptr<scalar_t>(),
-                       qr.data_ptr<scalar_t>(), k.data_ptr<scalar_t>(), v.data_ptr<scalar_t>(),
-                       rh.data_ptr<scalar_t>(), rw.data_ptr<scalar_t>(),
-                       out.data_ptr<scalar_t>(), lse.data_ptr<scalar_t>(),
-                       dqc.data_ptr<scalar_t>(), dqr.data_ptr<scalar_t>(),
-                       dk.data_ptr<scalar_t>(), dv.data_ptr<scalar_t>(),
-                       drh.data_ptr<scalar_t>(), drw.data_ptr<scalar_t>(), G, H, W, d, e);
-  });
+  auto dqc = at::empty_like(qc), dk = at::empty_like(k), dv = at::empty_like(v),
+       drh = at::empty_like(rh), drw = at::empty_like(rw);
+  auto dqr = shared ? at::empty({0}, qc.options()) : at::empty_like(qr);
+  if (qc.scalar_type() == at::kFloat && small_gemms(gemm, d, e)) {
+    bwd_f32(dout.data_ptr<float>(), qc.data_ptr<float>(), qr.data_ptr<float>(),
+            k.data_ptr<float>(), v.data_ptr<float>(), rh.data_ptr<float>(),
+            rw.data_ptr<float>(), out.data_ptr<float>(), lse.data_ptr<float>(),
+            dqc.data_ptr<float>(), shared ? nullptr : dqr.data_ptr<float>(),
+            dk.data_ptr<float>(), dv.data_ptr<float>(), drh.data_ptr<float>(),
+            drw.data_ptr<float>(), G, H, W, d, e);
+  } else {
+    AT_DISPATCH_FLOATING_TYPES(qc.scalar_type(), "rel_attn_bwd", [&] {
+      bwd_impl<scalar_t>(dout.data_ptr<scalar_t>(), qc.data_ptr<scalar_t>(),
+                         qr.data_ptr<scalar_t>(), k.data_ptr<scalar_t>(),
+                         v.data_ptr<scalar_t>(), rh.data_ptr<scalar_t>(),
+                         rw.data_ptr<scalar_t>(), out.data_ptr<scalar_t>(),
+                         lse.data_ptr<scalar_t>(), dqc.data_ptr<scalar_t>(),
+                         shared ? nullptr : dqr.data_ptr<scalar_t>(), dk.data_ptr<scalar_t>(),
+                         dv.data_ptr<scalar_t>(), drh.data_ptr<scalar_t>(),
+                         drw.data_ptr<scalar_t>(), G, H, W, d, e);
+    });
+  }
   return {dqc, dqr, dk, dv, drh, drw};
 }
 
@@ -281,10 +488,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tenso
 }  // namespace mmattn
 
 TORCH_LIBRARY_FRAGMENT(mmattn, m) {
-  m.def("rel_attn_fwd(Tensor qc, Tensor qr, Tensor k, Tensor v, Tensor rel_h, Tensor rel_w, "
-        "int H, int W) -> (Tensor, Tensor)");
-  m.def("rel_attn_bwd(Tensor dout, Tensor qc, Tensor qr, Tensor k, Tensor v, Tensor rel_h, "
-        "Tensor rel_w, Tensor out, Tensor lse, int H, int W) -> "
+  m.def("rel_attn_fwd(Tensor qc, Tensor? qr, Tensor k, Tensor v, Tensor rel_h, Tensor rel_w, "
+        "int H, int W, int gemm=0) -> (Tensor, Tensor)");
+  m.def("rel_attn_bwd(Tensor dout, Tensor qc, Tensor? qr, Tensor k, Tensor v, Tensor rel_h, "
+        "Tensor rel_w, Tensor out, Tensor lse, int H, int W, int gemm=0) -> "
         "(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)");
 }
 
