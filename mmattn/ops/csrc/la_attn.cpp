@@ -1,0 +1,387 @@
+// LA-layer attention with query-anchored sampling offsets, fused, on CPU (forward, backward).
+//
+// The default reading of the LA-layer (offset_mode='sample', offset_anchor='query',
+// value_mode='inside_softmax'): query t = (y, x) with its offset (dx, dy) attends, per head,
+// over the k*k samples of its window shifted by (dx, dy),
+//
+//   p_s = (x + dil (jx - r) + dx,  y + dil (jy - r) + dy),   s = jy * k + jx,  r = (k - 1) / 2
+//   k~_s = bilinear(K, p_s),  v~_s = bilinear(V, p_s)   (zeros outside the image: grid_sample,
+//                                                         align_corners=False, padding zeros)
+//   o_t = sum_s softmax_s(scale q_t . k~_s) v~_s
+//
+// The window steps are integers, so the nine samples share one fractional part (ax, ay) =
+// (dx - floor dx, dy - floor dy): their bilinear corners are the integer points of one patch
+// (uy, ux) in U x U around (y + floor dy, x + floor dx), with U = {-r .. r + 1} for dil = 1
+// (a 4x4 patch for k = 3) and U = {dil (j - r) + b : j < k, b in {0, 1}} otherwise, and their
+// weights are products of the four shared weights (1 - ay, ay) x (1 - ax, ax). Hence, per
+// query and head (D_p, E_p for the patch points p; points outside the image are zero):
+//
+//   D_p = scale q . K_p,   l_s = sum_c w_c D_{p(s,c)},   a = softmax(l),
+//   A_p = sum_{(s,c) -> p} a_s w_c,   o = sum_p A_p V_p
+//
+// which is the same number as sampling first (the products are only regrouped), with one
+// d-long dot per patch point instead of four per sample and no sampled k~ / v~ in memory.
+// Backward recomputes D and the softmax (nothing but the inputs is saved), with E_p = g . V_p:
+//
+//   da_s = sum_c w_c E_p,  dl_s = a_s (da_s - sum a da),  B_p = sum_{(s,c) -> p} dl_s w_c
+//   dq = scale sum_p B_p K_p,  dK_p += scale B_p q,  dV_p += A_p g,
+//   d ax = sum_s sum_{c = (a, b)} wy_a (2b - 1) (dl_s D_p + a_s E_p)   (d ay likewise),
+//
+// the gradient grid_sample gives through its bilinear weights (floor has none). Forward runs
+// in parallel over image rows (all heads of a pixel together: one geometry per pixel);
+// backward over (image, head) so that every thread owns the K / V gradient slices it
+// scatters into (no atomics); the offset gradient is written per head and summed after.
+//
+// Layout: q, k, v (B, H, W, m, d) with d contiguous (other strides free: a permuted view of an
+// NCHW map or a channels-last one); offsets (B, 2, H, W) as (dx, dy) in pixels.
+#include <torch/extension.h>
+#include <ATen/Parallel.h>
+
+#include <limits>
+#include <vector>
+
+#include "cpu_kernels.h"
+
+namespace mmattn {
+namespace {
+
+// Strided view of one (B, H, W, m, d) map with d contiguous.
+template <typename T>
+struct Map {
+  T* p;
+  int64_t sb, sy, sx, sh;
+  Map(const at::Tensor& t)
+      : p(t.data_ptr<T>()), sb(t.stride(0)), sy(t.stride(1)), sx(t.stride(2)), sh(t.stride(3)) {}
+  inline T* at(int64_t b, int64_t y, int64_t x, int64_t h) const {
+    return p + b * sb + y * sy + x * sx + h * sh;
+  }
+};
+
+// The patch of one query: nu x nu integer points; sample (jy, jx) corner (a, b) is the point
+// (idx[jy][a], idx[jx][b]).
+struct Window {
+  int64_t k, dil, nu;
+  std::vector<int64_t> uoff;  // nu offsets of the patch axis from floor(x + dx)
+  std::vector<int64_t> idx;   // k x 2: patch index of window step j, corner b
+  Window(int64_t k_, int64_t dil_) : k(k_), dil(dil_) {
+    const int64_t r = (k - 1) / 2;
+    nu = dil == 1 ? k + 1 : 2 * k;
+    uoff.resize(nu);
+    idx.resize(2 * k);
+    for (int64_t j = 0; j < k; ++j) {
+      for (int64_t b = 0; b < 2; ++b) {
+        const int64_t u = dil == 1 ? j + b : 2 * j + b;
+        uoff[u] = dil * (j - r) + b;
+        idx[2 * j + b] = u;
+      }
+    }
+  }
+};
+
+// Per-pixel geometry: patch coordinates, validity and the four shared weights.
+template <typename T>
+struct Geom {
+  std::vector<int64_t> cy, cx;
+  std::vector<char> vy, vx;
+  T wy[2], wx[2];
+  explicit Geom(int64_t nu) : cy(nu), cx(nu), vy(nu), vx(nu) {}
+  inline void set(const Window& win, int64_t y, int64_t x, T dy, T dx, int64_t H, int64_t W) {
+    const T fy = std::floor(dy), fx = std::floor(dx);
+    const T ay = dy - fy, ax = dx - fx;
+    wy[0] = T(1) - ay;
+    wy[1] = ay;
+    wx[0] = T(1) - ax;
+    wx[1] = ax;
+    // floor of |offset| <= a few pixels times the dilation: the int conversion is exact
+    const int64_t by = y + (int64_t)fy, bx = x + (int64_t)fx;
+    for (int64_t u = 0; u < win.nu; ++u) {
+      cy[u] = by + win.uoff[u];
+      cx[u] = bx + win.uoff[u];
+      vy[u] = cy[u] >= 0 && cy[u] < H;
+      vx[u] = cx[u] >= 0 && cx[u] < W;
+    }
+  }
+};
+
+template <typename T>
+inline T dot(const T* a, const T* b, int64_t d) {
+  T acc = 0;
+#pragma omp simd reduction(+ : acc)
+  for (int64_t c = 0; c < d; ++c) acc += a[c] * b[c];
+  return acc;
+}
+
+template <typename T>
+inline void axpy(T* y, T alpha, const T* x, int64_t d) {
+#pragma omp simd
+  for (int64_t c = 0; c < d; ++c) y[c] += alpha * x[c];
+}
+
+// Logits l (k*k) from the patch values D (nu x nu), and the softmax a in place of l.
+template <typename T>
+inline void logits_softmax(const Window& win, const Geom<T>& g, const T* D, T* l) {
+  const int64_t k = win.k, nu = win.nu;
+  const int64_t* idx = win.idx.data();
+  T mx = -std::numeric_limits<T>::infinity();
+  for (int64_t jy = 0; jy < k; ++jy) {
+    const T* r0 = D + idx[2 * jy] * nu;
+    const T* r1 = D + idx[2 * jy + 1] * nu;
+    for (int64_t jx = 0; jx < k; ++jx) {
+      const int64_t u0 = idx[2 * jx], u1 = idx[2 * jx + 1];
+      const T val = g.wy[0] * (g.wx[0] * r0[u0] + g.wx[1] * r0[u1]) +
+                    g.wy[1] * (g.wx[0] * r1[u0] + g.wx[1] * r1[u1]);
+      l[jy * k + jx] = val;
+      mx = val > mx ? val : mx;
+    }
+  }
+  const int64_t kk = k * k;
+  T sum = 0;
+  for (int64_t s = 0; s < kk; ++s) {
+    l[s] = exp_softmax(l[s] - mx);
+    sum += l[s];
+  }
+  const T inv = T(1) / sum;
+  for (int64_t s = 0; s < kk; ++s) l[s] *= inv;
+}
+
+// P (nu x nu) = sum over samples s and corners c of coef_s w_c, scattered to the patch.
+template <typename T>
+inline void scatter_weights(const Window& win, const Geom<T>& g, const T* coef, T* P) {
+  const int64_t k = win.k, nu = win.nu;
+  const int64_t* idx = win.idx.data();
+  std::fill(P, P + nu * nu, T(0));
+  for (int64_t jy = 0; jy < k; ++jy) {
+    T* r0 = P + idx[2 * jy] * nu;
+    T* r1 = P + idx[2 * jy + 1] * nu;
+    for (int64_t jx = 0; jx < k; ++jx) {
+      const int64_t u0 = idx[2 * jx], u1 = idx[2 * jx + 1];
+      const T c = coef[jy * k + jx];
+      const T c0 = c * g.wy[0], c1 = c * g.wy[1];
+      r0[u0] += c0 * g.wx[0];
+      r0[u1] += c0 * g.wx[1];
+      r1[u0] += c1 * g.wx[0];
+      r1[u1] += c1 * g.wx[1];
+    }
+  }
+}
+
+template <typename T>
+void fwd_impl(const Map<T>& Q, const Map<T>& K, const Map<T>& V, const T* off, Map<T>& O,
+              int64_t B, int64_t H, int64_t W, int64_t m, int64_t d, int64_t ksize, int64_t dil,
+              T scale) {
+  const Window win(ksize, dil);
+  const int64_t nu = win.nu, np = nu * nu, kk = ksize * ksize;
+  at::parallel_for(0, B * H, 1, [&](int64_t r0, int64_t r1) {
+    Geom<T> g(nu);
+    std::vector<T> D(np), A(np), l(kk), acc(d);
+    for (int64_t row = r0; row < r1; ++row) {
+      const int64_t b = row / H, y = row % H;
+      const T* offx = off + (b * 2) * H * W + y * W;
+      const T* offy = offx + H * W;
+      for (int64_t x = 0; x < W; ++x) {
+        g.set(win, y, x, offy[x], offx[x], H, W);
+        for (int64_t h = 0; h < m; ++h) {
+          const T* q = Q.at(b, y, x, h);
+          for (int64_t uy = 0; uy < nu; ++uy) {
+            for (int64_t ux = 0; ux < nu; ++ux) {
+              D[uy * nu + ux] = g.vy[uy] && g.vx[ux]
+                                    ? scale * dot(q, K.at(b, g.cy[uy], g.cx[ux], h), d)
+                                    : T(0);
+            }
+          }
+          logits_softmax(win, g, D.data(), l.data());
+          scatter_weights(win, g, l.data(), A.data());
+          std::fill(acc.begin(), acc.end(), T(0));
+          for (int64_t uy = 0; uy < nu; ++uy) {
+            if (!g.vy[uy]) continue;
+            for (int64_t ux = 0; ux < nu; ++ux) {
+              if (!g.vx[ux]) continue;
+              axpy(acc.data(), A[uy * nu + ux], V.at(b, g.cy[uy], g.cx[ux], h), d);
+            }
+          }
+          std::copy(acc.begin(), acc.end(), O.at(b, y, x, h));
+        }
+      }
+    }
+  });
+}
+
+template <typename T>
+void bwd_impl(const Map<T>& G, const Map<T>& Q, const Map<T>& K, const Map<T>& V, const T* off,
+              Map<T>& dQ, Map<T>& dK, Map<T>& dV, T* doff_heads, int64_t B, int64_t H,
+              int64_t W, int64_t m, int64_t d, int64_t ksize, int64_t dil, T scale) {
+  const Window win(ksize, dil);
+  const int64_t nu = win.nu, np = nu * nu, kk = ksize * ksize;
+  at::parallel_for(0, B * m, 1, [&](int64_t g0, int64_t g1) {
+    Geom<T> geo(nu);
+    std::vector<T> D(np), E(np), A(np), Bp(np), a(kk), da(kk), dl(kk), acc(d);
+    for (int64_t b = g0 / m; b * m < g1; ++b) {
+      const int64_t h0 = std::max(g0, b * m) - b * m, h1 = std::min(g1, (b + 1) * m) - b * m;
+      // this thread owns heads h0..h1 of image b: zero their K / V gradients
+      for (int64_t y = 0; y < H; ++y)
+        for (int64_t x = 0; x < W; ++x)
+          for (int64_t h = h0; h < h1; ++h) {
+            std::fill(dK.at(b, y, x, h), dK.at(b, y, x, h) + d, T(0));
+            std::fill(dV.at(b, y, x, h), dV.at(b, y, x, h) + d, T(0));
+          }
+      const T* offx_b = off + b * 2 * H * W;
+      const T* offy_b = offx_b + H * W;
+      for (int64_t y = 0; y < H; ++y) {
+        for (int64_t x = 0; x < W; ++x) {
+          const int64_t i = y * W + x;
+          geo.set(win, y, x, offy_b[i], offx_b[i], H, W);
+          const int64_t* idx = win.idx.data();
+          for (int64_t h = h0; h < h1; ++h) {
+            const T* q = Q.at(b, y, x, h);
+            const T* gr = G.at(b, y, x, h);
+            for (int64_t uy = 0; uy < nu; ++uy) {
+              for (int64_t ux = 0; ux < nu; ++ux) {
+                const int64_t p = uy * nu + ux;
+                if (geo.vy[uy] && geo.vx[ux]) {
+                  D[p] = scale * dot(q, K.at(b, geo.cy[uy], geo.cx[ux], h), d);
+                  E[p] = dot(gr, V.at(b, geo.cy[uy], geo.cx[ux], h), d);
+                } else {
+                  D[p] = T(0);
+                  E[p] = T(0);
+                }
+              }
+            }
+            logits_softmax(win, geo, D.data(), a.data());
+            // da_s = g . v~_s
+            T sad = 0;
+            for (int64_t jy = 0; jy < ksize; ++jy) {
+              const T* e0 = E.data() + idx[2 * jy] * nu;
+              const T* e1 = E.data() + idx[2 * jy + 1] * nu;
+              for (int64_t jx = 0; jx < ksize; ++jx) {
+                const int64_t u0 = idx[2 * jx], u1 = idx[2 * jx + 1];
+                const int64_t s = jy * ksize + jx;
+                da[s] = geo.wy[0] * (geo.wx[0] * e0[u0] + geo.wx[1] * e0[u1]) +
+                        geo.wy[1] * (geo.wx[0] * e1[u0] + geo.wx[1] * e1[u1]);
+                sad += a[s] * da[s];
+              }
+            }
+            for (int64_t s = 0; s < kk; ++s) dl[s] = a[s] * (da[s] - sad);
+            // offset gradient through the bilinear weights
+            T gx = 0, gy = 0;
+            for (int64_t jy = 0; jy < ksize; ++jy) {
+              const int64_t p0 = idx[2 * jy] * nu, p1 = idx[2 * jy + 1] * nu;
+              for (int64_t jx = 0; jx < ksize; ++jx) {
+                const int64_t u0 = idx[2 * jx], u1 = idx[2 * jx + 1];
+                const int64_t s = jy * ksize + jx;
+                const T ds = dl[s], as = a[s];
+                const T f00 = ds * D[p0 + u0] + as * E[p0 + u0];
+                const T f01 = ds * D[p0 + u1] + as * E[p0 + u1];
+                const T f10 = ds * D[p1 + u0] + as * E[p1 + u0];
+                const T f11 = ds * D[p1 + u1] + as * E[p1 + u1];
+                gx += geo.wy[0] * (f01 - f00) + geo.wy[1] * (f11 - f10);
+                gy += geo.wx[0] * (f10 - f00) + geo.wx[1] * (f11 - f01);
+              }
+            }
+            T* dof = doff_heads + ((b * m + h) * 2) * H * W + i;
+            dof[0] = gx;
+            dof[H * W] = gy;
+            scatter_weights(win, geo, a.data(), A.data());
+            scatter_weights(win, geo, dl.data(), Bp.data());
+            std::fill(acc.begin(), acc.end(), T(0));
+            for (int64_t uy = 0; uy < nu; ++uy) {
+              if (!geo.vy[uy]) continue;
+              for (int64_t ux = 0; ux < nu; ++ux) {
+                if (!geo.vx[ux]) continue;
+                const int64_t p = uy * nu + ux;
+                const int64_t cy = geo.cy[uy], cx = geo.cx[ux];
+                const T bs = scale * Bp[p];
+                axpy(acc.data(), bs, K.at(b, cy, cx, h), d);
+                axpy(dK.at(b, cy, cx, h), bs, q, d);
+                axpy(dV.at(b, cy, cx, h), A[p], gr, d);
+              }
+            }
+            std::copy(acc.begin(), acc.end(), dQ.at(b, y, x, h));
+          }
+        }
+      }
+    }
+  });
+}
+
+void check_inputs(const char* op, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                  const at::Tensor& offsets, int64_t kernel_size, int64_t dilation) {
+  TORCH_CHECK(q.dim() == 5, op, ": q must be (B, H, W, num_heads, head_channels); got ",
+              q.sizes());
+  TORCH_CHECK(k.sizes() == q.sizes(), op, ": k must be shaped like q ", q.sizes(), "; got ",
+              k.sizes());
+  TORCH_CHECK(v.sizes() == q.sizes(), op, ": v must be shaped like q ", q.sizes(), "; got ",
+              v.sizes());
+  const int64_t B = q.size(0), H = q.size(1), W = q.size(2);
+  TORCH_CHECK(offsets.dim() == 4 && offsets.size(0) == B && offsets.size(1) == 2 &&
+                  offsets.size(2) == H && offsets.size(3) == W,
+              op, ": offsets must be (B, 2, H, W) = (", B, ", 2, ", H, ", ", W, "); got ",
+              offsets.sizes());
+  TORCH_CHECK(kernel_size >= 1 && kernel_size % 2 == 1, op,
+              ": kernel_size must be odd and >= 1; got ", kernel_size);
+  TORCH_CHECK(dilation >= 1, op, ": dilation must be >= 1; got ", dilation);
+  for (const at::Tensor* t : {&k, &v, &offsets})
+    TORCH_CHECK(t->scalar_type() == q.scalar_type(), op,
+                ": q, k, v and offsets must share one dtype; got ", q.scalar_type(), " and ",
+                t->scalar_type());
+  TORCH_CHECK(q.scalar_type() == at::kFloat || q.scalar_type() == at::kDouble, op,
+              ": dtype must be float32 or float64; got ", q.scalar_type());
+}
+
+// d contiguous (any other strides), else a contiguous copy
+at::Tensor lastdim_contiguous(const at::Tensor& t) {
+  return t.stride(-1) == 1 || t.size(-1) == 1 ? t : t.contiguous();
+}
+
+at::Tensor la_attn_fwd(const at::Tensor& q_, const at::Tensor& k_, const at::Tensor& v_,
+                       const at::Tensor& offsets_, int64_t kernel_size, int64_t dilation,
+                       double scale) {
+  check_inputs("la_attn_fwd", q_, k_, v_, offsets_, kernel_size, dilation);
+  auto q = lastdim_contiguous(q_), k = lastdim_contiguous(k_), v = lastdim_contiguous(v_);
+  auto off = offsets_.contiguous();
+  const int64_t B = q.size(0), H = q.size(1), W = q.size(2), m = q.size(3), d = q.size(4);
+  auto out = at::empty({B, H, W, m, d}, q.options());
+  AT_DISPATCH_FLOATING_TYPES(q.scalar_type(), "la_attn_fwd", [&] {
+    Map<scalar_t> Q(q), K(k), V(v), O(out);
+    fwd_impl<scalar_t>(Q, K, V, off.data_ptr<scalar_t>(), O, B, H, W, m, d, kernel_size,
+                       dilation, (scalar_t)scale);
+  });
+  return out;
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> la_attn_bwd(
+    const at::Tensor& dout_, const at::Tensor& q_, const at::Tensor& k_, const at::Tensor& v_,
+    const at::Tensor& offsets_, int64_t kernel_size, int64_t dilation, double scale) {
+  check_inputs("la_attn_bwd", q_, k_, v_, offsets_, kernel_size, dilation);
+  TORCH_CHECK(dout_.sizes() == q_.sizes(), "la_attn_bwd: dout must be shaped like q ",
+              q_.sizes(), "; got ", dout_.sizes());
+  auto q = lastdim_contiguous(q_), k = lastdim_contiguous(k_), v = lastdim_contiguous(v_);
+  auto dout = lastdim_contiguous(dout_.to(q.scalar_type()));
+  auto off = offsets_.contiguous();
+  const int64_t B = q.size(0), H = q.size(1), W = q.size(2), m = q.size(3), d = q.size(4);
+  auto dq = at::empty({B, H, W, m, d}, q.options());
+  auto dk = at::empty({B, H, W, m, d}, q.options());
+  auto dv = at::empty({B, H, W, m, d}, q.options());
+  auto doff_heads = at::empty({B, m, 2, H, W}, q.options());
+  AT_DISPATCH_FLOATING_TYPES(q.scalar_type(), "la_attn_bwd", [&] {
+    Map<scalar_t> Gm(dout), Q(q), K(k), V(v), dQ(dq), dK(dk), dV(dv);
+    bwd_impl<scalar_t>(Gm, Q, K, V, off.data_ptr<scalar_t>(), dQ, dK, dV,
+                       doff_heads.data_ptr<scalar_t>(), B, H, W, m, d, kernel_size, dilation,
+                       (scalar_t)scale);
+  });
+  return {dq, dk, dv, doff_heads.sum(1)};
+}
+
+}  // namespace
+}  // namespace mmattn
+
+TORCH_LIBRARY_FRAGMENT(mmattn, m) {
+  m.def("la_attn_fwd(Tensor q, Tensor k, Tensor v, Tensor offsets, int kernel_size, "
+        "int dilation, float scale) -> Tensor");
+  m.def("la_attn_bwd(Tensor dout, Tensor q, Tensor k, Tensor v, Tensor offsets, "
+        "int kernel_size, int dilation, float scale) -> (Tensor, Tensor, Tensor, Tensor)");
+}
+
+TORCH_LIBRARY_IMPL(mmattn, CPU, m) {
+  m.impl("la_attn_fwd", &mmattn::la_attn_fwd);
+  m.impl("la_attn_bwd", &mmattn::la_attn_bwd);
+}
