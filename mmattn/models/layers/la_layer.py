@@ -101,24 +101,26 @@ class _LocalAttention(torch.autograd.Function):
 
 class _FusedLocalAttention(torch.autograd.Function):
     """The default reading's sampling and attention in one compiled CPU kernel
-    (``mmattn/ops/csrc/la_attn.cpp``): q, k, v ``(B, H, W, m, d)``, offsets ``(B, 2, H, W)``
-    as (dx, dy). Saves only its inputs; backward recomputes the softmax."""
+    (``mmattn/ops/csrc/la_attn.cpp``): qkv ``(B, H, W, 3, m, d)``, offsets ``(B, 2, H, W)``
+    as (dx, dy); returns ``(B, H, W, m, d)``. Saves only its inputs (no sampled keys or
+    values); backward recomputes the softmax."""
 
     @staticmethod
-    def forward(ctx, q, k, v, offsets, kernel_size, dilation, scale):
+    def forward(ctx, qkv, offsets, kernel_size, dilation, scale):
         with autocast_off('cpu'):
-            out = torch.ops.mmattn.la_attn_fwd(q, k, v, offsets, kernel_size, dilation, scale)
-        ctx.save_for_backward(q, k, v, offsets)
+            out = torch.ops.mmattn.la_attn_fwd(qkv, offsets, kernel_size, dilation, scale)
+        ctx.save_for_backward(qkv, offsets)
         ctx.args = (kernel_size, dilation, scale)
         return out
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out):
-        q, k, v, offsets = ctx.saved_tensors
+        qkv, offsets = ctx.saved_tensors
         with autocast_off('cpu'):
-            grads = torch.ops.mmattn.la_attn_bwd(grad_out, q, k, v, offsets, *ctx.args)
-        return (*grads, None, None, None)
+            grad_qkv, grad_offsets = torch.ops.mmattn.la_attn_bwd(grad_out, qkv, offsets,
+                                                                  *ctx.args)
+        return grad_qkv, grad_offsets, None, None, None
 
 
 def _local_attention_traced(q, keys, values, bias, scale):
@@ -432,22 +434,29 @@ class LALayer(AttnOperator):
 
     def _attend_ext(self, x):
         """The default reading through the compiled kernel: the same numbers as grid_sample
-        and :class:`_LocalAttention` (see ``docs/dev/la_layer_readings.md``)."""
-        b, _, h, w = x.shape
-        m, d = self.num_heads, self.head_channels
-        q = outside_autocast(self.q_proj, x, self.q_proj.weight.dtype)
-        k = outside_autocast(self.k_proj, x, self.k_proj.weight.dtype)
-        v = self.v_proj(x)
+        and :class:`_LocalAttention` (see ``docs/dev/la_layer_readings.md``). q, k and v come
+        from one channels-last projection (``groups=1``) and, under autocast, all three in
+        the weights' precision."""
+        b, cin, h, w = x.shape
+        m, d, c = self.num_heads, self.head_channels, self.out_channels
         offsets = self.offsets(x)
-        dtype = torch.promote_types(q.dtype, k.dtype)
         work = torch.float64 if offsets.dtype == torch.float64 else torch.float32
-
-        def heads(t):  # (B, C, H, W) -> (B, H, W, m, d), d contiguous
-            return t.to(work).view(b, m, d, h, w).permute(0, 3, 4, 1, 2).contiguous()
-
-        out = _FusedLocalAttention.apply(heads(q), heads(k), heads(v), offsets.to(work),
-                                         self.kernel_size, self.dilation, self.scale)
-        return out.permute(0, 3, 4, 1, 2).reshape(b, m * d, h, w).to(dtype)
+        projs = (self.q_proj, self.k_proj, self.v_proj)
+        with autocast_off(x.device.type):
+            xw = x.to(work)
+            if self.groups == 1:  # one (HW x C_in) x (C_in x 3 C_out) GEMM, channels-last out
+                weight = torch.cat([p.weight for p in projs]).to(work).view(3 * c, cin)
+                qkv = F.linear(xw.permute(0, 2, 3, 1).contiguous(), weight)
+                qkv = qkv.view(b, h, w, 3, m, d)
+            else:
+                qkv = torch.stack([
+                    F.conv2d(xw, p.weight.to(work), groups=self.groups) for p in projs
+                ], 1).view(b, 3, m, d, h, w).permute(0, 4, 5, 1, 2, 3).contiguous()
+            out = _FusedLocalAttention.apply(qkv, offsets.to(work), self.kernel_size,
+                                             self.dilation, self.scale)
+        # as the grid_sample path: the weights' dtype under autocast, else x's
+        dtype = self.q_proj.weight.dtype if _autocast_on(x.device.type) else x.dtype
+        return out.view(b, h, w, c).permute(0, 3, 1, 2).contiguous().to(dtype)
 
     def _attend(self, x):
         if self._use_ext(x):

@@ -32,12 +32,15 @@
 // backward over (image, head) so that every thread owns the K / V gradient slices it
 // scatters into (no atomics); the offset gradient is written per head and summed after.
 //
-// Layout: q, k, v (B, H, W, m, d) with d contiguous (other strides free: a permuted view of an
-// NCHW map or a channels-last one); offsets (B, 2, H, W) as (dx, dy) in pixels.
+// Layout: qkv (B, H, W, 3, m, d), q, k, v stacked, d contiguous (other strides free: the
+// channels-last output of one (3 C_out x C_in) projection, or a permuted view); offsets
+// (B, 2, H, W) as (dx, dy) in pixels; output (B, H, W, m, d). Backward returns one
+// (B, H, W, 3, m, d) gradient for qkv and the (B, 2, H, W) offset gradient.
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
 
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "cpu_kernels.h"
@@ -103,16 +106,19 @@ struct Geom {
   }
 };
 
-template <typename T>
-inline T dot(const T* a, const T* b, int64_t d) {
+// d-long dot and axpy; DC > 0: d = DC known at compile time (unrolled)
+template <int DC, typename T>
+inline T dot(const T* a, const T* b, int64_t d_) {
+  const int64_t d = DC ? DC : d_;
   T acc = 0;
 #pragma omp simd reduction(+ : acc)
   for (int64_t c = 0; c < d; ++c) acc += a[c] * b[c];
   return acc;
 }
 
-template <typename T>
-inline void axpy(T* y, T alpha, const T* x, int64_t d) {
+template <int DC, typename T>
+inline void axpy(T* __restrict__ y, T alpha, const T* __restrict__ x, int64_t d_) {
+  const int64_t d = DC ? DC : d_;
 #pragma omp simd
   for (int64_t c = 0; c < d; ++c) y[c] += alpha * x[c];
 }
@@ -165,15 +171,18 @@ inline void scatter_weights(const Window& win, const Geom<T>& g, const T* coef, 
   }
 }
 
-template <typename T>
+template <typename T, int DC>
 void fwd_impl(const Map<T>& Q, const Map<T>& K, const Map<T>& V, const T* off, Map<T>& O,
-              int64_t B, int64_t H, int64_t W, int64_t m, int64_t d, int64_t ksize, int64_t dil,
+              int64_t B, int64_t H, int64_t W, int64_t m, int64_t d_, int64_t ksize, int64_t dil,
               T scale) {
+  const int64_t d = DC ? DC : d_;
   const Window win(ksize, dil);
   const int64_t nu = win.nu, np = nu * nu, kk = ksize * ksize;
   at::parallel_for(0, B * H, 1, [&](int64_t r0, int64_t r1) {
     Geom<T> g(nu);
-    std::vector<T> D(np), A(np), l(kk), acc(d);
+    std::vector<T> D(np), A(np), l(kk), acc_v(DC ? 0 : d);
+    alignas(64) T acc_s[DC ? DC : 1];
+    T* acc = DC ? acc_s : acc_v.data();
     for (int64_t row = r0; row < r1; ++row) {
       const int64_t b = row / H, y = row % H;
       const T* offx = off + (b * 2) * H * W + y * W;
@@ -185,36 +194,39 @@ void fwd_impl(const Map<T>& Q, const Map<T>& K, const Map<T>& V, const T* off, M
           for (int64_t uy = 0; uy < nu; ++uy) {
             for (int64_t ux = 0; ux < nu; ++ux) {
               D[uy * nu + ux] = g.vy[uy] && g.vx[ux]
-                                    ? scale * dot(q, K.at(b, g.cy[uy], g.cx[ux], h), d)
+                                    ? scale * dot<DC>(q, K.at(b, g.cy[uy], g.cx[ux], h), d)
                                     : T(0);
             }
           }
           logits_softmax(win, g, D.data(), l.data());
           scatter_weights(win, g, l.data(), A.data());
-          std::fill(acc.begin(), acc.end(), T(0));
+          std::fill(acc, acc + d, T(0));
           for (int64_t uy = 0; uy < nu; ++uy) {
             if (!g.vy[uy]) continue;
             for (int64_t ux = 0; ux < nu; ++ux) {
               if (!g.vx[ux]) continue;
-              axpy(acc.data(), A[uy * nu + ux], V.at(b, g.cy[uy], g.cx[ux], h), d);
+              axpy<DC>(acc, A[uy * nu + ux], V.at(b, g.cy[uy], g.cx[ux], h), d);
             }
           }
-          std::copy(acc.begin(), acc.end(), O.at(b, y, x, h));
+          std::copy(acc, acc + d, O.at(b, y, x, h));
         }
       }
     }
   });
 }
 
-template <typename T>
+template <typename T, int DC>
 void bwd_impl(const Map<T>& G, const Map<T>& Q, const Map<T>& K, const Map<T>& V, const T* off,
               Map<T>& dQ, Map<T>& dK, Map<T>& dV, T* doff_heads, int64_t B, int64_t H,
-              int64_t W, int64_t m, int64_t d, int64_t ksize, int64_t dil, T scale) {
+              int64_t W, int64_t m, int64_t d_, int64_t ksize, int64_t dil, T scale) {
+  const int64_t d = DC ? DC : d_;
   const Window win(ksize, dil);
   const int64_t nu = win.nu, np = nu * nu, kk = ksize * ksize;
   at::parallel_for(0, B * m, 1, [&](int64_t g0, int64_t g1) {
     Geom<T> geo(nu);
-    std::vector<T> D(np), E(np), A(np), Bp(np), a(kk), da(kk), dl(kk), acc(d);
+    std::vector<T> D(np), E(np), A(np), Bp(np), a(kk), da(kk), dl(kk), acc_v(DC ? 0 : d);
+    alignas(64) T acc_s[DC ? DC : 1];
+    T* acc = DC ? acc_s : acc_v.data();
     for (int64_t b = g0 / m; b * m < g1; ++b) {
       const int64_t h0 = std::max(g0, b * m) - b * m, h1 = std::min(g1, (b + 1) * m) - b * m;
       // this thread owns heads h0..h1 of image b: zero their K / V gradients
@@ -238,8 +250,8 @@ void bwd_impl(const Map<T>& G, const Map<T>& Q, const Map<T>& K, const Map<T>& V
               for (int64_t ux = 0; ux < nu; ++ux) {
                 const int64_t p = uy * nu + ux;
                 if (geo.vy[uy] && geo.vx[ux]) {
-                  D[p] = scale * dot(q, K.at(b, geo.cy[uy], geo.cx[ux], h), d);
-                  E[p] = dot(gr, V.at(b, geo.cy[uy], geo.cx[ux], h), d);
+                  D[p] = scale * dot<DC>(q, K.at(b, geo.cy[uy], geo.cx[ux], h), d);
+                  E[p] = dot<DC>(gr, V.at(b, geo.cy[uy], geo.cx[ux], h), d);
                 } else {
                   D[p] = T(0);
                   E[p] = T(0);
@@ -282,7 +294,7 @@ void bwd_impl(const Map<T>& G, const Map<T>& Q, const Map<T>& K, const Map<T>& V
             dof[H * W] = gy;
             scatter_weights(win, geo, a.data(), A.data());
             scatter_weights(win, geo, dl.data(), Bp.data());
-            std::fill(acc.begin(), acc.end(), T(0));
+            std::fill(acc, acc + d, T(0));
             for (int64_t uy = 0; uy < nu; ++uy) {
               if (!geo.vy[uy]) continue;
               for (int64_t ux = 0; ux < nu; ++ux) {
@@ -290,12 +302,12 @@ void bwd_impl(const Map<T>& G, const Map<T>& Q, const Map<T>& K, const Map<T>& V
                 const int64_t p = uy * nu + ux;
                 const int64_t cy = geo.cy[uy], cx = geo.cx[ux];
                 const T bs = scale * Bp[p];
-                axpy(acc.data(), bs, K.at(b, cy, cx, h), d);
-                axpy(dK.at(b, cy, cx, h), bs, q, d);
-                axpy(dV.at(b, cy, cx, h), A[p], gr, d);
+                axpy<DC>(acc, bs, K.at(b, cy, cx, h), d);
+                axpy<DC>(dK.at(b, cy, cx, h), bs, q, d);
+                axpy<DC>(dV.at(b, cy, cx, h), A[p], gr, d);
               }
             }
-            std::copy(acc.begin(), acc.end(), dQ.at(b, y, x, h));
+            std::copy(acc, acc + d, dQ.at(b, y, x, h));
           }
         }
       }
@@ -303,28 +315,35 @@ void bwd_impl(const Map<T>& G, const Map<T>& Q, const Map<T>& K, const Map<T>& V
   });
 }
 
-void check_inputs(const char* op, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                  const at::Tensor& offsets, int64_t kernel_size, int64_t dilation) {
-  TORCH_CHECK(q.dim() == 5, op, ": q must be (B, H, W, num_heads, head_channels); got ",
-              q.sizes());
-  TORCH_CHECK(k.sizes() == q.sizes(), op, ": k must be shaped like q ", q.sizes(), "; got ",
-              k.sizes());
-  TORCH_CHECK(v.sizes() == q.sizes(), op, ": v must be shaped like q ", q.sizes(), "; got ",
-              v.sizes());
-  const int64_t B = q.size(0), H = q.size(1), W = q.size(2);
+void check_inputs(const char* op, const at::Tensor& qkv, const at::Tensor& offsets,
+                  int64_t kernel_size, int64_t dilation) {
+  TORCH_CHECK(qkv.dim() == 6 && qkv.size(3) == 3, op,
+              ": qkv must be (B, H, W, 3, num_heads, head_channels) (q, k, v stacked in dim 3); "
+              "got ", qkv.sizes());
+  const int64_t B = qkv.size(0), H = qkv.size(1), W = qkv.size(2);
   TORCH_CHECK(offsets.dim() == 4 && offsets.size(0) == B && offsets.size(1) == 2 &&
                   offsets.size(2) == H && offsets.size(3) == W,
-              op, ": offsets must be (B, 2, H, W) = (", B, ", 2, ", H, ", ", W, "); got ",
+              op, ": offsets must be (B, 2, H, W) = (", B, ", 2, ", H, ", ", W, ") as (dx, dy); got ",
               offsets.sizes());
   TORCH_CHECK(kernel_size >= 1 && kernel_size % 2 == 1, op,
               ": kernel_size must be odd and >= 1; got ", kernel_size);
   TORCH_CHECK(dilation >= 1, op, ": dilation must be >= 1; got ", dilation);
-  for (const at::Tensor* t : {&k, &v, &offsets})
-    TORCH_CHECK(t->scalar_type() == q.scalar_type(), op,
-                ": q, k, v and offsets must share one dtype; got ", q.scalar_type(), " and ",
-                t->scalar_type());
-  TORCH_CHECK(q.scalar_type() == at::kFloat || q.scalar_type() == at::kDouble, op,
-              ": dtype must be float32 or float64; got ", q.scalar_type());
+  TORCH_CHECK(offsets.scalar_type() == qkv.scalar_type(), op,
+              ": qkv and offsets must share one dtype; got ", qkv.scalar_type(), " and ",
+              offsets.scalar_type());
+  TORCH_CHECK(qkv.scalar_type() == at::kFloat || qkv.scalar_type() == at::kDouble, op,
+              ": dtype must be float32 or float64; got ", qkv.scalar_type());
+}
+
+// f(integral_constant<int, DC>) with DC = d for the usual head widths (unrolled loops), else 0
+template <typename F>
+void with_head_width(int64_t d, F&& f) {
+  switch (d) {
+    case 16: f(std::integral_constant<int, 16>{}); break;
+    case 32: f(std::integral_constant<int, 32>{}); break;
+    case 64: f(std::integral_constant<int, 64>{}); break;
+    default: f(std::integral_constant<int, 0>{});
+  }
 }
 
 // d contiguous (any other strides), else a contiguous copy
@@ -332,53 +351,61 @@ at::Tensor lastdim_contiguous(const at::Tensor& t) {
   return t.stride(-1) == 1 || t.size(-1) == 1 ? t : t.contiguous();
 }
 
-at::Tensor la_attn_fwd(const at::Tensor& q_, const at::Tensor& k_, const at::Tensor& v_,
-                       const at::Tensor& offsets_, int64_t kernel_size, int64_t dilation,
-                       double scale) {
-  check_inputs("la_attn_fwd", q_, k_, v_, offsets_, kernel_size, dilation);
-  auto q = lastdim_contiguous(q_), k = lastdim_contiguous(k_), v = lastdim_contiguous(v_);
+at::Tensor la_attn_fwd(const at::Tensor& qkv_, const at::Tensor& offsets_, int64_t kernel_size,
+                       int64_t dilation, double scale) {
+  check_inputs("la_attn_fwd", qkv_, offsets_, kernel_size, dilation);
+  auto qkv = lastdim_contiguous(qkv_);
   auto off = offsets_.contiguous();
-  const int64_t B = q.size(0), H = q.size(1), W = q.size(2), m = q.size(3), d = q.size(4);
-  auto out = at::empty({B, H, W, m, d}, q.options());
-  AT_DISPATCH_FLOATING_TYPES(q.scalar_type(), "la_attn_fwd", [&] {
-    Map<scalar_t> Q(q), K(k), V(v), O(out);
-    fwd_impl<scalar_t>(Q, K, V, off.data_ptr<scalar_t>(), O, B, H, W, m, d, kernel_size,
-                       dilation, (scalar_t)scale);
+  const int64_t B = qkv.size(0), H = qkv.size(1), W = qkv.size(2), m = qkv.size(4),
+                d = qkv.size(5);
+  auto out = at::empty({B, H, W, m, d}, qkv.options());
+  AT_DISPATCH_FLOATING_TYPES(qkv.scalar_type(), "la_attn_fwd", [&] {
+    Map<scalar_t> Q(qkv.select(3, 0)), K(qkv.select(3, 1)), V(qkv.select(3, 2)), O(out);
+    const scalar_t* o = off.data_ptr<scalar_t>();
+    with_head_width(d, [&](auto dc) {
+      fwd_impl<scalar_t, decltype(dc)::value>(Q, K, V, o, O, B, H, W, m, d, kernel_size,
+                                              dilation, (scalar_t)scale);
+    });
   });
   return out;
 }
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> la_attn_bwd(
-    const at::Tensor& dout_, const at::Tensor& q_, const at::Tensor& k_, const at::Tensor& v_,
-    const at::Tensor& offsets_, int64_t kernel_size, int64_t dilation, double scale) {
-  check_inputs("la_attn_bwd", q_, k_, v_, offsets_, kernel_size, dilation);
-  TORCH_CHECK(dout_.sizes() == q_.sizes(), "la_attn_bwd: dout must be shaped like q ",
-              q_.sizes(), "; got ", dout_.sizes());
-  auto q = lastdim_contiguous(q_), k = lastdim_contiguous(k_), v = lastdim_contiguous(v_);
-  auto dout = lastdim_contiguous(dout_.to(q.scalar_type()));
+std::tuple<at::Tensor, at::Tensor> la_attn_bwd(const at::Tensor& dout_, const at::Tensor& qkv_,
+                                               const at::Tensor& offsets_, int64_t kernel_size,
+                                               int64_t dilation, double scale) {
+  check_inputs("la_attn_bwd", qkv_, offsets_, kernel_size, dilation);
+  const int64_t B = qkv_.size(0), H = qkv_.size(1), W = qkv_.size(2), m = qkv_.size(4),
+                d = qkv_.size(5);
+  TORCH_CHECK(dout_.dim() == 5 && dout_.size(0) == B && dout_.size(1) == H &&
+                  dout_.size(2) == W && dout_.size(3) == m && dout_.size(4) == d,
+              "la_attn_bwd: dout must be (B, H, W, num_heads, head_channels) = (", B, ", ", H,
+              ", ", W, ", ", m, ", ", d, "); got ", dout_.sizes());
+  auto qkv = lastdim_contiguous(qkv_);
+  auto dout = lastdim_contiguous(dout_.to(qkv.scalar_type()));
   auto off = offsets_.contiguous();
-  const int64_t B = q.size(0), H = q.size(1), W = q.size(2), m = q.size(3), d = q.size(4);
-  auto dq = at::empty({B, H, W, m, d}, q.options());
-  auto dk = at::empty({B, H, W, m, d}, q.options());
-  auto dv = at::empty({B, H, W, m, d}, q.options());
-  auto doff_heads = at::empty({B, m, 2, H, W}, q.options());
-  AT_DISPATCH_FLOATING_TYPES(q.scalar_type(), "la_attn_bwd", [&] {
-    Map<scalar_t> Gm(dout), Q(q), K(k), V(v), dQ(dq), dK(dk), dV(dv);
-    bwd_impl<scalar_t>(Gm, Q, K, V, off.data_ptr<scalar_t>(), dQ, dK, dV,
-                       doff_heads.data_ptr<scalar_t>(), B, H, W, m, d, kernel_size, dilation,
-                       (scalar_t)scale);
+  auto dqkv = at::empty({B, H, W, 3, m, d}, qkv.options());
+  auto doff_heads = at::empty({B, m, 2, H, W}, qkv.options());
+  AT_DISPATCH_FLOATING_TYPES(qkv.scalar_type(), "la_attn_bwd", [&] {
+    Map<scalar_t> Gm(dout), Q(qkv.select(3, 0)), K(qkv.select(3, 1)), V(qkv.select(3, 2)),
+        dQ(dqkv.select(3, 0)), dK(dqkv.select(3, 1)), dV(dqkv.select(3, 2));
+    const scalar_t* o = off.data_ptr<scalar_t>();
+    scalar_t* dof = doff_heads.data_ptr<scalar_t>();
+    with_head_width(d, [&](auto dc) {
+      bwd_impl<scalar_t, decltype(dc)::value>(Gm, Q, K, V, o, dQ, dK, dV, dof, B, H, W, m, d,
+                                              kernel_size, dilation, (scalar_t)scale);
+    });
   });
-  return {dq, dk, dv, doff_heads.sum(1)};
+  return {dqkv, doff_heads.sum(1)};
 }
 
 }  // namespace
 }  // namespace mmattn
 
 TORCH_LIBRARY_FRAGMENT(mmattn, m) {
-  m.def("la_attn_fwd(Tensor q, Tensor k, Tensor v, Tensor offsets, int kernel_size, "
-        "int dilation, float scale) -> Tensor");
-  m.def("la_attn_bwd(Tensor dout, Tensor q, Tensor k, Tensor v, Tensor offsets, "
-        "int kernel_size, int dilation, float scale) -> (Tensor, Tensor, Tensor, Tensor)");
+  m.def("la_attn_fwd(Tensor qkv, Tensor offsets, int kernel_size, int dilation, float scale) "
+        "-> Tensor");
+  m.def("la_attn_bwd(Tensor dout, Tensor qkv, Tensor offsets, int kernel_size, int dilation, "
+        "float scale) -> (Tensor, Tensor)");
 }
 
 TORCH_LIBRARY_IMPL(mmattn, CPU, m) {
