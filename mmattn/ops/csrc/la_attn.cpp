@@ -40,6 +40,7 @@
 #include <ATen/Parallel.h>
 
 #include <limits>
+#include <memory>
 #include <type_traits>
 #include <vector>
 
@@ -60,17 +61,18 @@ struct Map {
   }
 };
 
+constexpr int64_t kMaxK = 15;  // largest kernel_size: fixed per-thread arrays
+constexpr int64_t kMaxNU = 2 * kMaxK;
+
 // The patch of one query: nu x nu integer points; sample (jy, jx) corner (a, b) is the point
 // (idx[jy][a], idx[jx][b]).
 struct Window {
   int64_t k, dil, nu;
-  std::vector<int64_t> uoff;  // nu offsets of the patch axis from floor(x + dx)
-  std::vector<int64_t> idx;   // k x 2: patch index of window step j, corner b
+  int64_t uoff[kMaxNU];  // offsets of the patch axis from floor(x + dx)
+  int64_t idx[2 * kMaxK];  // k x 2: patch index of window step j, corner b
   Window(int64_t k_, int64_t dil_) : k(k_), dil(dil_) {
     const int64_t r = (k - 1) / 2;
     nu = dil == 1 ? k + 1 : 2 * k;
-    uoff.resize(nu);
-    idx.resize(2 * k);
     for (int64_t j = 0; j < k; ++j) {
       for (int64_t b = 0; b < 2; ++b) {
         const int64_t u = dil == 1 ? j + b : 2 * j + b;
@@ -81,28 +83,50 @@ struct Window {
   }
 };
 
-// Per-pixel geometry: patch coordinates, validity and the four shared weights.
+// The window with its sizes known at compile time where KS > 0 (then NU = KS + 1: dilation 1).
+template <int KS, int NU>
+struct Win {
+  const Window& w;
+  inline int64_t k() const { return KS ? KS : w.k; }
+  inline int64_t nu() const { return NU ? NU : w.nu; }
+  inline int64_t ix(int64_t j, int64_t b) const { return KS ? j + b : w.idx[2 * j + b]; }
+};
+
+// Per-pixel geometry: the four shared weights, and per patch point whether it lies in the
+// image and its element offset in a map of strides (sy, sx).
 template <typename T>
 struct Geom {
-  std::vector<int64_t> cy, cx;
-  std::vector<char> vy, vx;
   T wy[2], wx[2];
-  explicit Geom(int64_t nu) : cy(nu), cx(nu), vy(nu), vx(nu) {}
-  inline void set(const Window& win, int64_t y, int64_t x, T dy, T dx, int64_t H, int64_t W) {
+  int64_t cy[kMaxNU], cx[kMaxNU];
+  char vy[kMaxNU], vx[kMaxNU];
+  template <int KS, int NU>
+  inline void set(const Win<KS, NU>& win, int64_t y, int64_t x, T dy, T dx, int64_t H,
+                  int64_t W) {
     const T fy = std::floor(dy), fx = std::floor(dx);
     const T ay = dy - fy, ax = dx - fx;
     wy[0] = T(1) - ay;
     wy[1] = ay;
     wx[0] = T(1) - ax;
     wx[1] = ax;
-    // floor of |offset| <= a few pixels times the dilation: the int conversion is exact
+    // |offset| is a few pixels times the dilation: the int conversion is exact
     const int64_t by = y + (int64_t)fy, bx = x + (int64_t)fx;
-    for (int64_t u = 0; u < win.nu; ++u) {
-      cy[u] = by + win.uoff[u];
-      cx[u] = bx + win.uoff[u];
+    for (int64_t u = 0; u < win.nu(); ++u) {
+      cy[u] = by + win.w.uoff[u];
+      cx[u] = bx + win.w.uoff[u];
       vy[u] = cy[u] >= 0 && cy[u] < H;
       vx[u] = cx[u] >= 0 && cx[u] < W;
     }
+  }
+  // po[p] = element offset of patch point p in a map of strides (sy, sx); pv[p] = inside
+  template <int KS, int NU>
+  inline void offsets(const Win<KS, NU>& win, int64_t sy, int64_t sx, int64_t* po,
+                      char* pv) const {
+    const int64_t nu = win.nu();
+    for (int64_t uy = 0; uy < nu; ++uy)
+      for (int64_t ux = 0; ux < nu; ++ux) {
+        po[uy * nu + ux] = cy[uy] * sy + cx[ux] * sx;
+        pv[uy * nu + ux] = vy[uy] & vx[ux];
+      }
   }
 };
 
@@ -123,25 +147,29 @@ inline void axpy(T* __restrict__ y, T alpha, const T* __restrict__ x, int64_t d_
   for (int64_t c = 0; c < d; ++c) y[c] += alpha * x[c];
 }
 
-// Logits l (k*k) from the patch values D (nu x nu), and the softmax a in place of l.
-template <typename T>
-inline void logits_softmax(const Window& win, const Geom<T>& g, const T* D, T* l) {
-  const int64_t k = win.k, nu = win.nu;
-  const int64_t* idx = win.idx.data();
-  T mx = -std::numeric_limits<T>::infinity();
+// Per sample s = (jy, jx): the bilinear blend of the patch values P (nu x nu).
+template <int KS, int NU, typename T>
+inline void blend(const Win<KS, NU>& win, const Geom<T>& g, const T* P, T* out) {
+  const int64_t k = win.k(), nu = win.nu();
   for (int64_t jy = 0; jy < k; ++jy) {
-    const T* r0 = D + idx[2 * jy] * nu;
-    const T* r1 = D + idx[2 * jy + 1] * nu;
+    const T* r0 = P + win.ix(jy, 0) * nu;
+    const T* r1 = P + win.ix(jy, 1) * nu;
     for (int64_t jx = 0; jx < k; ++jx) {
-      const int64_t u0 = idx[2 * jx], u1 = idx[2 * jx + 1];
-      const T val = g.wy[0] * (g.wx[0] * r0[u0] + g.wx[1] * r0[u1]) +
-                    g.wy[1] * (g.wx[0] * r1[u0] + g.wx[1] * r1[u1]);
-      l[jy * k + jx] = val;
-      mx = val > mx ? val : mx;
+      const int64_t u0 = win.ix(jx, 0), u1 = win.ix(jx, 1);
+      out[jy * k + jx] = g.wy[0] * (g.wx[0] * r0[u0] + g.wx[1] * r0[u1]) +
+                         g.wy[1] * (g.wx[0] * r1[u0] + g.wx[1] * r1[u1]);
     }
   }
-  const int64_t kk = k * k;
+}
+
+// softmax over the kk logits, in place
+template <int KS, typename T>
+inline void softmax(T* l, int64_t kk_) {
+  const int64_t kk = KS ? KS * KS : kk_;
+  T mx = l[0];
+  for (int64_t s = 1; s < kk; ++s) mx = l[s] > mx ? l[s] : mx;
   T sum = 0;
+#pragma omp simd reduction(+ : sum)
   for (int64_t s = 0; s < kk; ++s) {
     l[s] = exp_softmax(l[s] - mx);
     sum += l[s];
@@ -151,16 +179,15 @@ inline void logits_softmax(const Window& win, const Geom<T>& g, const T* D, T* l
 }
 
 // P (nu x nu) = sum over samples s and corners c of coef_s w_c, scattered to the patch.
-template <typename T>
-inline void scatter_weights(const Window& win, const Geom<T>& g, const T* coef, T* P) {
-  const int64_t k = win.k, nu = win.nu;
-  const int64_t* idx = win.idx.data();
-  std::fill(P, P + nu * nu, T(0));
+template <int KS, int NU, typename T>
+inline void scatter_weights(const Win<KS, NU>& win, const Geom<T>& g, const T* coef, T* P) {
+  const int64_t k = win.k(), nu = win.nu();
+  for (int64_t p = 0; p < nu * nu; ++p) P[p] = T(0);
   for (int64_t jy = 0; jy < k; ++jy) {
-    T* r0 = P + idx[2 * jy] * nu;
-    T* r1 = P + idx[2 * jy + 1] * nu;
+    T* r0 = P + win.ix(jy, 0) * nu;
+    T* r1 = P + win.ix(jy, 1) * nu;
     for (int64_t jx = 0; jx < k; ++jx) {
-      const int64_t u0 = idx[2 * jx], u1 = idx[2 * jx + 1];
+      const int64_t u0 = win.ix(jx, 0), u1 = win.ix(jx, 1);
       const T c = coef[jy * k + jx];
       const T c0 = c * g.wy[0], c1 = c * g.wy[1];
       r0[u0] += c0 * g.wx[0];
@@ -171,62 +198,68 @@ inline void scatter_weights(const Window& win, const Geom<T>& g, const T* coef, 
   }
 }
 
-template <typename T, int DC>
+// Per-thread scratch (fixed size: kernel_size <= kMaxK).
+template <typename T>
+struct Scratch {
+  T D[kMaxNU * kMaxNU], E[kMaxNU * kMaxNU], A[kMaxNU * kMaxNU], Bp[kMaxNU * kMaxNU];
+  T a[kMaxK * kMaxK], da[kMaxK * kMaxK], dl[kMaxK * kMaxK];
+  int64_t po[kMaxNU * kMaxNU], pg[kMaxNU * kMaxNU];
+  char pv[kMaxNU * kMaxNU];
+};
+
+template <typename T, int DC, int KS, int NU>
 void fwd_impl(const Map<T>& Q, const Map<T>& K, const Map<T>& V, const T* off, Map<T>& O,
-              int64_t B, int64_t H, int64_t W, int64_t m, int64_t d_, int64_t ksize, int64_t dil,
+              int64_t B, int64_t H, int64_t W, int64_t m, int64_t d_, const Window& window,
               T scale) {
   const int64_t d = DC ? DC : d_;
-  const Window win(ksize, dil);
-  const int64_t nu = win.nu, np = nu * nu, kk = ksize * ksize;
+  const Win<KS, NU> win{window};
+  const int64_t nu = win.nu(), np = nu * nu, kk = win.k() * win.k();
   at::parallel_for(0, B * H, 1, [&](int64_t r0, int64_t r1) {
-    Geom<T> g(nu);
-    std::vector<T> D(np), A(np), l(kk), acc_v(DC ? 0 : d);
-    alignas(64) T acc_s[DC ? DC : 1];
-    T* acc = DC ? acc_s : acc_v.data();
+    Geom<T> g;
+    std::unique_ptr<Scratch<T>> sp(new Scratch<T>());
+    Scratch<T>& S = *sp;
+    std::vector<T> acc_v(d + 16);
+    T* acc = acc_v.data();
     for (int64_t row = r0; row < r1; ++row) {
       const int64_t b = row / H, y = row % H;
       const T* offx = off + (b * 2) * H * W + y * W;
       const T* offy = offx + H * W;
       for (int64_t x = 0; x < W; ++x) {
         g.set(win, y, x, offy[x], offx[x], H, W);
+        g.offsets(win, K.sy, K.sx, S.po, S.pv);  // q, k, v share their strides (one qkv)
         for (int64_t h = 0; h < m; ++h) {
           const T* q = Q.at(b, y, x, h);
-          for (int64_t uy = 0; uy < nu; ++uy) {
-            for (int64_t ux = 0; ux < nu; ++ux) {
-              D[uy * nu + ux] = g.vy[uy] && g.vx[ux]
-                                    ? scale * dot<DC>(q, K.at(b, g.cy[uy], g.cx[ux], h), d)
-                                    : T(0);
-            }
-          }
-          logits_softmax(win, g, D.data(), l.data());
-          scatter_weights(win, g, l.data(), A.data());
-          std::fill(acc, acc + d, T(0));
-          for (int64_t uy = 0; uy < nu; ++uy) {
-            if (!g.vy[uy]) continue;
-            for (int64_t ux = 0; ux < nu; ++ux) {
-              if (!g.vx[ux]) continue;
-              axpy<DC>(acc, A[uy * nu + ux], V.at(b, g.cy[uy], g.cx[ux], h), d);
-            }
-          }
-          std::copy(acc, acc + d, O.at(b, y, x, h));
+          const T* kb = K.p + b * K.sb + h * K.sh;
+          const T* vb = V.p + b * V.sb + h * V.sh;
+          for (int64_t p = 0; p < np; ++p)
+            S.D[p] = S.pv[p] ? scale * dot<DC>(q, kb + S.po[p], d) : T(0);
+          blend(win, g, S.D, S.a);
+          softmax<KS>(S.a, kk);
+          scatter_weights(win, g, S.a, S.A);
+          for (int64_t c = 0; c < d; ++c) acc[c] = T(0);
+          for (int64_t p = 0; p < np; ++p)
+            if (S.pv[p]) axpy<DC>(acc, S.A[p], vb + S.po[p], d);
+          T* o = O.at(b, y, x, h);
+          for (int64_t c = 0; c < d; ++c) o[c] = acc[c];
         }
       }
     }
   });
 }
 
-template <typename T, int DC>
+template <typename T, int DC, int KS, int NU>
 void bwd_impl(const Map<T>& G, const Map<T>& Q, const Map<T>& K, const Map<T>& V, const T* off,
               Map<T>& dQ, Map<T>& dK, Map<T>& dV, T* doff_heads, int64_t B, int64_t H,
-              int64_t W, int64_t m, int64_t d_, int64_t ksize, int64_t dil, T scale) {
+              int64_t W, int64_t m, int64_t d_, const Window& window, T scale) {
   const int64_t d = DC ? DC : d_;
-  const Window win(ksize, dil);
-  const int64_t nu = win.nu, np = nu * nu, kk = ksize * ksize;
+  const Win<KS, NU> win{window};
+  const int64_t nu = win.nu(), np = nu * nu, ksize = win.k(), kk = ksize * ksize;
   at::parallel_for(0, B * m, 1, [&](int64_t g0, int64_t g1) {
-    Geom<T> geo(nu);
-    std::vector<T> D(np), E(np), A(np), Bp(np), a(kk), da(kk), dl(kk), acc_v(DC ? 0 : d);
-    alignas(64) T acc_s[DC ? DC : 1];
-    T* acc = DC ? acc_s : acc_v.data();
+    Geom<T> geo;
+    std::unique_ptr<Scratch<T>> sp(new Scratch<T>());
+    Scratch<T>& S = *sp;
+    std::vector<T> acc_v(d + 16);
+    T* acc = acc_v.data();
     for (int64_t b = g0 / m; b * m < g1; ++b) {
       const int64_t h0 = std::max(g0, b * m) - b * m, h1 = std::min(g1, (b + 1) * m) - b * m;
       // this thread owns heads h0..h1 of image b: zero their K / V gradients
@@ -242,49 +275,43 @@ void bwd_impl(const Map<T>& G, const Map<T>& Q, const Map<T>& K, const Map<T>& V
         for (int64_t x = 0; x < W; ++x) {
           const int64_t i = y * W + x;
           geo.set(win, y, x, offy_b[i], offx_b[i], H, W);
-          const int64_t* idx = win.idx.data();
+          geo.offsets(win, K.sy, K.sx, S.po, S.pv);
+          for (int64_t p = 0; p < np; ++p)  // dK and dV share their strides (one dqkv)
+            S.pg[p] = geo.cy[p / nu] * dK.sy + geo.cx[p % nu] * dK.sx;
           for (int64_t h = h0; h < h1; ++h) {
             const T* q = Q.at(b, y, x, h);
             const T* gr = G.at(b, y, x, h);
-            for (int64_t uy = 0; uy < nu; ++uy) {
-              for (int64_t ux = 0; ux < nu; ++ux) {
-                const int64_t p = uy * nu + ux;
-                if (geo.vy[uy] && geo.vx[ux]) {
-                  D[p] = scale * dot<DC>(q, K.at(b, geo.cy[uy], geo.cx[ux], h), d);
-                  E[p] = dot<DC>(gr, V.at(b, geo.cy[uy], geo.cx[ux], h), d);
-                } else {
-                  D[p] = T(0);
-                  E[p] = T(0);
-                }
+            const T* kb = K.p + b * K.sb + h * K.sh;
+            const T* vb = V.p + b * V.sb + h * V.sh;
+            T* dkb = dK.p + b * dK.sb + h * dK.sh;
+            T* dvb = dV.p + b * dV.sb + h * dV.sh;
+            for (int64_t p = 0; p < np; ++p) {
+              if (S.pv[p]) {
+                S.D[p] = scale * dot<DC>(q, kb + S.po[p], d);
+                S.E[p] = dot<DC>(gr, vb + S.po[p], d);
+              } else {
+                S.D[p] = T(0);
+                S.E[p] = T(0);
               }
             }
-            logits_softmax(win, geo, D.data(), a.data());
-            // da_s = g . v~_s
+            blend(win, geo, S.D, S.a);
+            softmax<KS>(S.a, kk);
+            blend(win, geo, S.E, S.da);  // da_s = g . v~_s
             T sad = 0;
-            for (int64_t jy = 0; jy < ksize; ++jy) {
-              const T* e0 = E.data() + idx[2 * jy] * nu;
-              const T* e1 = E.data() + idx[2 * jy + 1] * nu;
-              for (int64_t jx = 0; jx < ksize; ++jx) {
-                const int64_t u0 = idx[2 * jx], u1 = idx[2 * jx + 1];
-                const int64_t s = jy * ksize + jx;
-                da[s] = geo.wy[0] * (geo.wx[0] * e0[u0] + geo.wx[1] * e0[u1]) +
-                        geo.wy[1] * (geo.wx[0] * e1[u0] + geo.wx[1] * e1[u1]);
-                sad += a[s] * da[s];
-              }
-            }
-            for (int64_t s = 0; s < kk; ++s) dl[s] = a[s] * (da[s] - sad);
+            for (int64_t s = 0; s < kk; ++s) sad += S.a[s] * S.da[s];
+            for (int64_t s = 0; s < kk; ++s) S.dl[s] = S.a[s] * (S.da[s] - sad);
             // offset gradient through the bilinear weights
             T gx = 0, gy = 0;
             for (int64_t jy = 0; jy < ksize; ++jy) {
-              const int64_t p0 = idx[2 * jy] * nu, p1 = idx[2 * jy + 1] * nu;
+              const int64_t p0 = win.ix(jy, 0) * nu, p1 = win.ix(jy, 1) * nu;
               for (int64_t jx = 0; jx < ksize; ++jx) {
-                const int64_t u0 = idx[2 * jx], u1 = idx[2 * jx + 1];
+                const int64_t u0 = win.ix(jx, 0), u1 = win.ix(jx, 1);
                 const int64_t s = jy * ksize + jx;
-                const T ds = dl[s], as = a[s];
-                const T f00 = ds * D[p0 + u0] + as * E[p0 + u0];
-                const T f01 = ds * D[p0 + u1] + as * E[p0 + u1];
-                const T f10 = ds * D[p1 + u0] + as * E[p1 + u0];
-                const T f11 = ds * D[p1 + u1] + as * E[p1 + u1];
+                const T ds = S.dl[s], as = S.a[s];
+                const T f00 = ds * S.D[p0 + u0] + as * S.E[p0 + u0];
+                const T f01 = ds * S.D[p0 + u1] + as * S.E[p0 + u1];
+                const T f10 = ds * S.D[p1 + u0] + as * S.E[p1 + u0];
+                const T f11 = ds * S.D[p1 + u1] + as * S.E[p1 + u1];
                 gx += geo.wy[0] * (f01 - f00) + geo.wy[1] * (f11 - f10);
                 gy += geo.wx[0] * (f10 - f00) + geo.wx[1] * (f11 - f01);
               }
@@ -292,27 +319,47 @@ void bwd_impl(const Map<T>& G, const Map<T>& Q, const Map<T>& K, const Map<T>& V
             T* dof = doff_heads + ((b * m + h) * 2) * H * W + i;
             dof[0] = gx;
             dof[H * W] = gy;
-            scatter_weights(win, geo, a.data(), A.data());
-            scatter_weights(win, geo, dl.data(), Bp.data());
-            std::fill(acc, acc + d, T(0));
-            for (int64_t uy = 0; uy < nu; ++uy) {
-              if (!geo.vy[uy]) continue;
-              for (int64_t ux = 0; ux < nu; ++ux) {
-                if (!geo.vx[ux]) continue;
-                const int64_t p = uy * nu + ux;
-                const int64_t cy = geo.cy[uy], cx = geo.cx[ux];
-                const T bs = scale * Bp[p];
-                axpy<DC>(acc, bs, K.at(b, cy, cx, h), d);
-                axpy<DC>(dK.at(b, cy, cx, h), bs, q, d);
-                axpy<DC>(dV.at(b, cy, cx, h), A[p], gr, d);
-              }
+            scatter_weights(win, geo, S.a, S.A);
+            scatter_weights(win, geo, S.dl, S.Bp);
+            for (int64_t c = 0; c < d; ++c) acc[c] = T(0);
+            for (int64_t p = 0; p < np; ++p) {
+              if (!S.pv[p]) continue;
+              const T bs = scale * S.Bp[p];
+              axpy<DC>(acc, bs, kb + S.po[p], d);
+              axpy<DC>(dkb + S.pg[p], bs, q, d);
+              axpy<DC>(dvb + S.pg[p], S.A[p], gr, d);
             }
-            std::copy(acc, acc + d, dQ.at(b, y, x, h));
+            T* dq = dQ.at(b, y, x, h);
+            for (int64_t c = 0; c < d; ++c) dq[c] = acc[c];
           }
         }
       }
     }
   });
+}
+
+// f(integral_constant<int, DC>, integral_constant<int, KS>, integral_constant<int, NU>): the
+// usual head widths (8..64) and the 3x3 window of dilation 1 compiled apart (unrolled loops)
+// in float32; float64 (exactness tests) and other shapes take the generic code.
+template <typename T, typename F>
+void specialised(int64_t d, int64_t k, int64_t dil, F&& f) {
+  using std::integral_constant;
+  if (!std::is_same<T, float>::value) return f(integral_constant<int, 0>{},
+                                               integral_constant<int, 0>{},
+                                               integral_constant<int, 0>{});
+  auto with_window = [&](auto dc) {
+    if (k == 3 && dil == 1)
+      f(dc, integral_constant<int, 3>{}, integral_constant<int, 4>{});
+    else
+      f(dc, integral_constant<int, 0>{}, integral_constant<int, 0>{});
+  };
+  switch (d) {
+    case 8: with_window(integral_constant<int, 8>{}); break;
+    case 16: with_window(integral_constant<int, 16>{}); break;
+    case 32: with_window(integral_constant<int, 32>{}); break;
+    case 64: with_window(integral_constant<int, 64>{}); break;
+    default: with_window(integral_constant<int, 0>{});
+  }
 }
 
 void check_inputs(const char* op, const at::Tensor& qkv, const at::Tensor& offsets,
@@ -325,25 +372,14 @@ void check_inputs(const char* op, const at::Tensor& qkv, const at::Tensor& offse
                   offsets.size(2) == H && offsets.size(3) == W,
               op, ": offsets must be (B, 2, H, W) = (", B, ", 2, ", H, ", ", W, ") as (dx, dy); got ",
               offsets.sizes());
-  TORCH_CHECK(kernel_size >= 1 && kernel_size % 2 == 1, op,
-              ": kernel_size must be odd and >= 1; got ", kernel_size);
+  TORCH_CHECK(kernel_size >= 1 && kernel_size % 2 == 1 && kernel_size <= kMaxK, op,
+              ": kernel_size must be odd, 1..", kMaxK, "; got ", kernel_size);
   TORCH_CHECK(dilation >= 1, op, ": dilation must be >= 1; got ", dilation);
   TORCH_CHECK(offsets.scalar_type() == qkv.scalar_type(), op,
               ": qkv and offsets must share one dtype; got ", qkv.scalar_type(), " and ",
               offsets.scalar_type());
   TORCH_CHECK(qkv.scalar_type() == at::kFloat || qkv.scalar_type() == at::kDouble, op,
               ": dtype must be float32 or float64; got ", qkv.scalar_type());
-}
-
-// f(integral_constant<int, DC>) with DC = d for the usual head widths (unrolled loops), else 0
-template <typename F>
-void with_head_width(int64_t d, F&& f) {
-  switch (d) {
-    case 16: f(std::integral_constant<int, 16>{}); break;
-    case 32: f(std::integral_constant<int, 32>{}); break;
-    case 64: f(std::integral_constant<int, 64>{}); break;
-    default: f(std::integral_constant<int, 0>{});
-  }
 }
 
 // d contiguous (any other strides), else a contiguous copy
@@ -362,9 +398,10 @@ at::Tensor la_attn_fwd(const at::Tensor& qkv_, const at::Tensor& offsets_, int64
   AT_DISPATCH_FLOATING_TYPES(qkv.scalar_type(), "la_attn_fwd", [&] {
     Map<scalar_t> Q(qkv.select(3, 0)), K(qkv.select(3, 1)), V(qkv.select(3, 2)), O(out);
     const scalar_t* o = off.data_ptr<scalar_t>();
-    with_head_width(d, [&](auto dc) {
-      fwd_impl<scalar_t, decltype(dc)::value>(Q, K, V, o, O, B, H, W, m, d, kernel_size,
-                                              dilation, (scalar_t)scale);
+    const Window win(kernel_size, dilation);
+    specialised<scalar_t>(d, kernel_size, dilation, [&](auto dc, auto ks, auto nu) {
+      fwd_impl<scalar_t, decltype(dc)::value, decltype(ks)::value, decltype(nu)::value>(
+          Q, K, V, o, O, B, H, W, m, d, win, (scalar_t)scale);
     });
   });
   return out;
@@ -390,9 +427,10 @@ std::tuple<at::Tensor, at::Tensor> la_attn_bwd(const at::Tensor& dout_, const at
         dQ(dqkv.select(3, 0)), dK(dqkv.select(3, 1)), dV(dqkv.select(3, 2));
     const scalar_t* o = off.data_ptr<scalar_t>();
     scalar_t* dof = doff_heads.data_ptr<scalar_t>();
-    with_head_width(d, [&](auto dc) {
-      bwd_impl<scalar_t, decltype(dc)::value>(Gm, Q, K, V, o, dQ, dK, dV, dof, B, H, W, m, d,
-                                              kernel_size, dilation, (scalar_t)scale);
+    const Window win(kernel_size, dilation);
+    specialised<scalar_t>(d, kernel_size, dilation, [&](auto dc, auto ks, auto nu) {
+      bwd_impl<scalar_t, decltype(dc)::value, decltype(ks)::value, decltype(nu)::value>(
+          Gm, Q, K, V, o, dQ, dK, dV, dof, B, H, W, m, d, win, (scalar_t)scale);
     });
   });
   return {dqkv, doff_heads.sum(1)};

@@ -97,7 +97,7 @@ def _reference_op(qkv, offsets, k, dil, scale):
     """The kernel's maths through LALayer's grid_sample path: qkv (B, H, W, 3, m, d)."""
     b, h, w, _, m, d = qkv.shape
     layer = LALayer(m * d, m * d, kernel_size=k, padding=dil * (k - 1) // 2, dilation=dil,
-                    num_heads=m)
+                    num_heads=m, region_size=k + 4)
     q, key, v = (qkv[:, :, :, i].permute(0, 3, 4, 1, 2).reshape(b, m * d, h, w)
                  for i in range(3))
     keys, values = layer._sample([key, v], layer._displacements(offsets))
@@ -105,24 +105,32 @@ def _reference_op(qkv, offsets, k, dil, scale):
     return out.permute(0, 3, 4, 1, 2)  # (B, H, W, m, d)
 
 
+# float64 runs the generic code; float32 with k=3, dilation 1 and d in 8/16/32/64 the unrolled
+# specialisations (the others generic)
+OP_CASES = [(3, 1, d, 2.0, dt) for d in (8, 16, 32, 64) for dt in ('float64', 'float32')] + [
+    (3, 2, 16, 3.0, 'float64'), (3, 2, 16, 3.0, 'float32'), (5, 1, 5, 2.0, 'float64'),
+    (5, 1, 32, 2.0, 'float32'), (3, 1, 8, 7.0, 'float64'), (3, 1, 32, 7.0, 'float32')]
+
+
 @needs_ext
-@pytest.mark.parametrize('k,dil,d,amp', [(3, 1, 32, 2.0), (3, 2, 16, 3.0), (5, 1, 5, 2.0),
-                                         (3, 1, 8, 7.0)])
-def test_op_equals_reference(k, dil, d, amp):
+@pytest.mark.parametrize('k,dil,d,amp,dtype', OP_CASES)
+def test_op_equals_reference(k, dil, d, amp, dtype):
     """The operator alone, offsets up to ``amp`` px (7 px: windows entirely outside)."""
     torch.manual_seed(1)
     b, h, w, m = 2, 5, 7, 2
-    qkv = torch.randn(b, h, w, 3, m, d, dtype=torch.float64, requires_grad=True)
-    off = ((torch.rand(b, 2, h, w, dtype=torch.float64) * 2 - 1) * amp).requires_grad_()
-    g = torch.randn(b, h, w, m, d, dtype=torch.float64)
+    dtype = getattr(torch, dtype)
+    tol = 1e-12 if dtype == torch.float64 else 2e-5
+    qkv = torch.randn(b, h, w, 3, m, d, dtype=dtype, requires_grad=True)
+    off = ((torch.rand(b, 2, h, w, dtype=dtype) * 2 - 1) * amp).requires_grad_()
+    g = torch.randn(b, h, w, m, d, dtype=dtype)
     scale = d**-0.5
     ref = _reference_op(qkv, off, k, dil, scale)
     ref_grads = torch.autograd.grad((ref * g).sum(), (qkv, off))
     out = torch.ops.mmattn.la_attn_fwd(qkv, off, k, dil, scale)
     grads = torch.ops.mmattn.la_attn_bwd(g, qkv, off, k, dil, scale)
-    torch.testing.assert_close(out, ref, rtol=1e-12, atol=1e-12)
-    torch.testing.assert_close(grads[0], ref_grads[0], rtol=1e-12, atol=1e-12)
-    torch.testing.assert_close(grads[1], ref_grads[1], rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(out, ref, rtol=tol, atol=tol)
+    torch.testing.assert_close(grads[0], ref_grads[0], rtol=tol, atol=tol)
+    torch.testing.assert_close(grads[1], ref_grads[1], rtol=tol, atol=tol)
     # strided views are read as they are (d contiguous): a permuted copy gives the same
     strided = qkv.detach().permute(0, 2, 1, 3, 4, 5).contiguous().permute(0, 2, 1, 3, 4, 5)
     torch.testing.assert_close(torch.ops.mmattn.la_attn_fwd(strided, off, k, dil, scale), out,
