@@ -14,7 +14,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
-from .attention import outside_autocast
+from ...ops import ext_available, ext_status
+from .attention import autocast_off, outside_autocast
 from .attention.common import tracing
 from .base import AttnOperator, check_choice, check_int, check_number, register_operator, to_hw
 
@@ -27,6 +28,10 @@ _CHOICES = dict(
     offset_norm_scope=('image', 'image_axis', 'position'),
     stride_mode=('pool_first', 'pool_after'),
 )
+# How the default reading samples keys and values: 'auto' (the compiled kernel where it runs,
+# else grid_sample), 'grid_sample' (always), 'ext' (the compiled kernel, an error if not built).
+SAMPLE_IMPLS = ('auto', 'grid_sample', 'ext')
+EXT_OP = 'la_attn_fwd'
 # Dimensions of the raw (B, 2, H, W) offset map that one normaliser scalar covers.
 _SCOPE_DIMS = dict(image=(1, 2, 3), image_axis=(2, 3), position=(1, ))
 
@@ -94,6 +99,30 @@ class _LocalAttention(torch.autograd.Function):
         return grad_q, grad_k, grad_v, grad_bias, None
 
 
+class _FusedLocalAttention(torch.autograd.Function):
+    """The default reading's sampling and attention in one compiled CPU kernel
+    (``mmattn/ops/csrc/la_attn.cpp``): qkv ``(B, H, W, 3, m, d)``, offsets ``(B, 2, H, W)``
+    as (dx, dy); returns ``(B, H, W, m, d)``. Saves only its inputs (no sampled keys or
+    values); backward recomputes the softmax."""
+
+    @staticmethod
+    def forward(ctx, qkv, offsets, kernel_size, dilation, scale):
+        with autocast_off('cpu'):
+            out = torch.ops.mmattn.la_attn_fwd(qkv, offsets, kernel_size, dilation, scale)
+        ctx.save_for_backward(qkv, offsets)
+        ctx.args = (kernel_size, dilation, scale)
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out):
+        qkv, offsets = ctx.saved_tensors
+        with autocast_off('cpu'):
+            grad_qkv, grad_offsets = torch.ops.mmattn.la_attn_bwd(grad_out, qkv, offsets,
+                                                                  *ctx.args)
+        return grad_qkv, grad_offsets, None, None, None
+
+
 def _local_attention_traced(q, keys, values, bias, scale):
     # _LocalAttention's forward with plain ops and the heads joined by stack: tracers record
     # this correctly (the TorchScript exporter wrote the Function's per-head writes into its
@@ -151,6 +180,13 @@ class LALayer(AttnOperator):
         stride_mode (str): stride-2 blocks: ``'pool_first'`` (pool 3x3/s, then attend) or
             ``'pool_after'``.
         offset_hidden_ratio (float): offset net width / in_channels. Default 0.25.
+        sample_impl (str): how the default reading (``'sample'``, ``'query'``,
+            ``'inside_softmax'``) samples and attends: ``'auto'`` (default) the compiled CPU
+            kernel of ``mmattn/ops/csrc/la_attn.cpp`` (the same numbers without grid_sample)
+            where it runs (CPU input, extension built, not tracing, attention not recorded),
+            else grid_sample; ``'grid_sample'`` always grid_sample; ``'ext'`` the kernel, an
+            error where it is not built or the input is not on CPU (tracing and recording still
+            take grid_sample). The other readings always use grid_sample.
         offset_init_std (float, optional): std of the offset head's normal init. Default None:
             ``C_hid ** -0.5`` under absmax/maxmin, 0.01 under tanh (why: the readings note).
         eps (float): added to the normaliser's denominator. Default 1e-6.
@@ -190,6 +226,7 @@ class LALayer(AttnOperator):
                  stride_mode='pool_first',
                  offset_init_std=None,
                  eps=1e-6,
+                 sample_impl='auto',
                  init_cfg=None):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
                          groups, bias, init_cfg=init_cfg)
@@ -220,6 +257,14 @@ class LALayer(AttnOperator):
                        offset_norm_scope=offset_norm_scope, stride_mode=stride_mode)
         for name, value in options.items():
             check_choice('LALayer', name, value, _CHOICES[name])
+        check_choice('LALayer', 'sample_impl', sample_impl, SAMPLE_IMPLS)
+        if sample_impl == 'ext' and (offset_mode, offset_anchor, value_mode) != (
+                'sample', 'query', 'inside_softmax'):
+            raise ValueError(
+                "LALayer: sample_impl='ext' needs the default reading (offset_mode='sample', "
+                "offset_anchor='query', value_mode='inside_softmax'); got "
+                f'offset_mode={offset_mode!r}, offset_anchor={offset_anchor!r}, '
+                f"value_mode={value_mode!r} (use 'auto' or 'grid_sample')")
         check_number('LALayer', 'offset_hidden_ratio', offset_hidden_ratio, low=0,
                      low_open=True)
         if offset_init_std is not None:
@@ -240,6 +285,7 @@ class LALayer(AttnOperator):
         self.eps = float(eps)
         for name, value in options.items():
             setattr(self, name, value)
+        self.sample_impl = sample_impl
         hidden = math.ceil(in_channels * offset_hidden_ratio / groups) * groups
         self.offset_hidden_channels = hidden
         if offset_init_std is None:
@@ -291,7 +337,8 @@ class LALayer(AttnOperator):
                 f'offset_mode={self.offset_mode!r}, offset_anchor={self.offset_anchor!r}, '
                 f'value_mode={self.value_mode!r}, offset_norm={self.offset_norm!r}, '
                 f'offset_norm_scope={self.offset_norm_scope!r}, '
-                f'stride_mode={self.stride_mode!r}, bias={self.bias is not None}')
+                f'stride_mode={self.stride_mode!r}, bias={self.bias is not None}' +
+                (f', sample_impl={self.sample_impl!r}' if self.sample_impl != 'auto' else ''))
 
     # ------------------------------------------------------------------ offsets
     def offsets(self, x):
@@ -367,7 +414,53 @@ class LALayer(AttnOperator):
         # Centred like the strided 3x3 conv it replaces: output size ceil(H / stride).
         return F.avg_pool2d(x, 3, self.stride, 1, count_include_pad=False)
 
+    def _use_ext(self, x):
+        """Whether this forward takes the compiled kernel (:class:`_FusedLocalAttention`)."""
+        if self.sample_impl == 'grid_sample' or (self.offset_mode, self.offset_anchor,
+                                                 self.value_mode) != ('sample', 'query',
+                                                                      'inside_softmax'):
+            return False
+        if tracing() or self.record_attention:
+            return False
+        if self.sample_impl == 'ext':
+            if not ext_available(EXT_OP):
+                raise RuntimeError("LALayer: sample_impl='ext' but the compiled kernel is not "
+                                   f'available: {ext_status()}')
+            if x.device.type != 'cpu':
+                raise ValueError("LALayer: sample_impl='ext' runs on CPU tensors; got "
+                                 f"{x.device} (use 'auto' or 'grid_sample')")
+            return True
+        return x.device.type == 'cpu' and ext_available(EXT_OP)
+
+    def _attend_ext(self, x):
+        """The default reading through the compiled kernel: the same numbers as grid_sample
+        and :class:`_LocalAttention` (see ``docs/dev/la_layer_readings.md``). q, k and v come
+        from one channels-last projection (``groups=1``) and, under autocast, all three in
+        the weights' precision."""
+        b, cin, h, w = x.shape
+        m, d, c = self.num_heads, self.head_channels, self.out_channels
+        offsets = self.offsets(x)
+        work = torch.float64 if offsets.dtype == torch.float64 else torch.float32
+        projs = (self.q_proj, self.k_proj, self.v_proj)
+        with autocast_off(x.device.type):
+            xw = x.to(work)
+            if self.groups == 1:  # one (HW x C_in) x (C_in x 3 C_out) GEMM, channels-last out
+                weight = torch.cat([p.weight for p in projs]).to(work).view(3 * c, cin)
+                qkv = F.linear(xw.permute(0, 2, 3, 1).contiguous(), weight)
+                qkv = qkv.view(b, h, w, 3, m, d)
+            else:
+                qkv = torch.stack([
+                    F.conv2d(xw, p.weight.to(work), groups=self.groups) for p in projs
+                ], 1).view(b, 3, m, d, h, w).permute(0, 4, 5, 1, 2, 3).contiguous()
+            out = _FusedLocalAttention.apply(qkv, offsets.to(work), self.kernel_size,
+                                             self.dilation, self.scale)
+        # as the grid_sample path: the weights' dtype under autocast, else x's
+        dtype = self.q_proj.weight.dtype if _autocast_on(x.device.type) else x.dtype
+        return out.view(b, h, w, c).permute(0, 3, 1, 2).contiguous().to(dtype)
+
     def _attend(self, x):
+        if self._use_ext(x):
+            return self._attend_ext(x)
         b, _, h, w = x.shape
         m, d = self.num_heads, self.head_channels
         # q and k in the weights' precision under autocast (see outside_autocast); v, whose
