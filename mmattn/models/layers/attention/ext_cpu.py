@@ -5,6 +5,7 @@ log-sum-exp; no ``(HW)^2`` tensor, and only q/k/v, the tables, the output and on
 query saved for backward: the memory of plain attention). Same arguments and numbers as
 :func:`~.chunked.chunked_relative_attention`, which runs where the extension is not built.
 """
+import os
 from typing import Tuple
 
 import torch
@@ -16,6 +17,17 @@ from .common import autocast_off
 from .logit_norm import _per_head
 
 EXT_OP = 'rel_attn_fwd'
+# The float32 kernel's GEMMs (rel_attn.cpp, small_gemms): 'auto' (register-blocked kernels for
+# heads whose q/k or v width is not a multiple of 16, BLAS otherwise), 'blas' or 'small'; the
+# environment variable MMATTN_EXT_GEMM overrides it (benchmarks compare the two).
+EXT_GEMMS = {'auto': 0, 'blas': 1, 'small': 2}
+
+
+def _gemm_choice() -> int:
+    name = os.environ.get('MMATTN_EXT_GEMM', 'auto') or 'auto'
+    if name not in EXT_GEMMS:
+        raise ValueError(f'MMATTN_EXT_GEMM={name!r} is not one of {tuple(EXT_GEMMS)}')
+    return EXT_GEMMS[name]
 
 
 def ext_kernel_available() -> bool:
@@ -24,12 +36,15 @@ def ext_kernel_available() -> bool:
 
 class _ExtRelAttention(torch.autograd.Function):
 
+    """``qr`` None: the relative term uses ``qc`` (no logit norm), and one query gradient
+    comes back, as from plain attention (no second query-sized buffer)."""
+
     @staticmethod
-    def forward(ctx, qc, qr, k, v, rel_h, rel_w, H, W):
+    def forward(ctx, qc, qr, k, v, rel_h, rel_w, H, W, gemm):
         with autocast_off('cpu'):
-            out, lse = torch.ops.mmattn.rel_attn_fwd(qc, qr, k, v, rel_h, rel_w, H, W)
+            out, lse = torch.ops.mmattn.rel_attn_fwd(qc, qr, k, v, rel_h, rel_w, H, W, gemm)
         ctx.save_for_backward(qc, qr, k, v, rel_h, rel_w, out, lse)
-        ctx.HW = (H, W)
+        ctx.args = (H, W, gemm)
         return out
 
     @staticmethod
@@ -37,9 +52,9 @@ class _ExtRelAttention(torch.autograd.Function):
     def backward(ctx, dout):
         qc, qr, k, v, rel_h, rel_w, out, lse = ctx.saved_tensors
         with autocast_off('cpu'):
-            grads = torch.ops.mmattn.rel_attn_bwd(dout.contiguous(), qc, qr, k, v, rel_h, rel_w,
-                                                  out, lse, *ctx.HW)
-        return (*grads, None, None)
+            dqc, dqr, dk, dv, drh, drw = torch.ops.mmattn.rel_attn_bwd(
+                dout.contiguous(), qc, qr, k, v, rel_h, rel_w, out, lse, *ctx.args)
+        return dqc, (None if qr is None else dqr), dk, dv, drh, drw, None, None, None
 
 
 def ext_relative_attention(qc: Tensor, qr: Tensor, k: Tensor, v: Tensor, rel_h: Tensor,
@@ -65,6 +80,8 @@ def ext_relative_attention(qc: Tensor, qr: Tensor, k: Tensor, v: Tensor, rel_h: 
         rel = _per_head(rel, N).to(work)
         return rel.expand(B, *rel.shape).reshape(G, *rel.shape[1:]).contiguous()
 
-    out = _ExtRelAttention.apply(flat(qc, d), flat(qr, d), flat(k, d), flat(v, e),
-                                 heads(rel_h), heads(rel_w), H, W)
+    qc_flat = flat(qc, d)
+    qr_flat = None if qr is qc else flat(qr, d)
+    out = _ExtRelAttention.apply(qc_flat, qr_flat, flat(k, d), flat(v, e), heads(rel_h),
+                                 heads(rel_w), H, W, _gemm_choice())
     return out.view(B, N, L, e).to(dtype)
