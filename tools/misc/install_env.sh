@@ -17,8 +17,26 @@ hash_inputs() {
     cat requirements/*.txt setup.py tools/misc/install_env.sh 2>/dev/null | sha256sum | cut -d' ' -f1
 }
 WANT="$(hash_inputs)"
+# The compiled kernels (mmattn/ops/csrc -> mmattn/_ext*.so) have a stamp of their own: a change
+# to a kernel rebuilds only them (about 2 minutes), not the environment.
+EXT_STAMP="$VENV/.mmattn-ext-stamp"
+hash_ext() {
+    cat mmattn/ops/csrc/* setup.py 2>/dev/null | sha256sum | cut -d' ' -f1
+}
+EXT_WANT="$(hash_ext)"
+ext_status() {
+    "$VENV/bin/python" -c "from mmattn.ops import ext_status; print('[install]   ' + ext_status())"
+}
 if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$WANT" && -x "$VENV/bin/python" ]]; then
-    echo "[install] .venv is up to date (stamp $STAMP)"
+    if [[ -f "$EXT_STAMP" && "$(cat "$EXT_STAMP")" == "$EXT_WANT" ]] && ls mmattn/_ext*.so >/dev/null 2>&1; then
+        echo "[install] .venv is up to date (stamp $STAMP)"
+        exit 0
+    fi
+    echo "[install] compiled kernels changed: rebuilding mmattn._ext"
+    LOG="$LOGDIR/mmattn-ext.log"
+    "$VENV/bin/python" setup.py build_ext --inplace >"$LOG" 2>&1 || { tail -n 40 "$LOG" >&2; exit 1; }
+    ext_status
+    echo "$EXT_WANT" > "$EXT_STAMP"
     exit 0
 fi
 
@@ -104,5 +122,7 @@ for name in ["torch", "mmengine", "mmcv", "mmdet", "mmseg", "mmpretrain", "setup
 from mmcv.ops import nms  # the compiled ops must be there
 import pkg_resources  # noqa: F401  (setuptools<80)
 PY
+ext_status
 echo "$WANT" > "$STAMP"
+echo "$EXT_WANT" > "$EXT_STAMP"
 echo "[install] done in $((SECONDS - t_start))s"
