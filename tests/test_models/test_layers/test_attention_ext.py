@@ -215,3 +215,21 @@ def test_unknown_kernel_is_refused():
         relative_attention(*inputs, (3, 4), kernel='fast')
     with pytest.raises(ValueError, match='set_default_attn_kernel'):
         dispatch_mod.set_default_attn_kernel('fast')
+
+
+def test_auto_flex_failure_falls_back_to_chunked_once(monkeypatch):
+    # 'auto' chose FlexAttention (CUDA) and it failed to compile: warn, run chunked, and stop
+    # choosing it; an explicit kernel='flex' still raises
+    def broken(*args, **kwargs):
+        raise RuntimeError('triton compile failed')
+
+    monkeypatch.setattr(dispatch_mod, 'flex_relative_attention', broken)
+    monkeypatch.setattr(dispatch_mod, 'auto_kernel', lambda device: 'flex')
+    monkeypatch.setattr(dispatch_mod, '_FLEX_FAILED', [])
+    H, W = 3, 4
+    inputs = _inputs(1, 2, H, W, 4, 4, torch.float64)
+    out = relative_attention(*inputs, (H, W), impl='fused')
+    torch.testing.assert_close(out, explicit_relative_attention(*inputs, (H, W)))
+    assert dispatch_mod._FLEX_FAILED and 'triton compile failed' in dispatch_mod._FLEX_FAILED[0]
+    with pytest.raises(RuntimeError, match='triton compile failed'):
+        relative_attention(*inputs, (H, W), impl='fused', kernel='flex')

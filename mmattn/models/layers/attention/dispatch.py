@@ -59,9 +59,27 @@ def auto_kernel(device: torch.device) -> str:
     ``'chunked'``, whose traced form is plain tensor ops."""
     if device.type == 'cpu' and not tracing() and ext_kernel_available():
         return 'ext'
-    if device.type == 'cuda' and not tracing() and flex_available(device):
+    if (device.type == 'cuda' and not tracing() and not _FLEX_FAILED
+            and flex_available(device)):
         return 'flex'
     return 'chunked'
+
+
+# why FlexAttention failed in this process, once 'auto' chose it (then 'auto' stops choosing it)
+_FLEX_FAILED = []
+
+
+def _flex_or_fallback(qc, q, k, v, rel_h, rel_w, size, block_elements):
+    # 'auto' chose flex: a failure to compile it (Triton, a torch build without its CUDA
+    # templates) warns once and trains on with the chunked kernel, instead of stopping the run
+    try:
+        return flex_relative_attention(qc, q, k, v, rel_h, rel_w, size)
+    except (RuntimeError, NotImplementedError, AssertionError, ImportError) as e:
+        _FLEX_FAILED.append(f'{type(e).__name__}: {e}'[:500])
+        print_log("relative_attention: kernel 'flex' failed, the chunked kernel runs instead "
+                  f"for the rest of this process ({_FLEX_FAILED[-1]}); kernel='flex' "
+                  'reproduces the error', logger='current', level=logging.WARNING)
+        return chunked_relative_attention(qc, q, k, v, rel_h, rel_w, size, block_elements)
 
 
 def check_attn_impl(impl: str, owner: str = 'attention') -> str:
@@ -169,6 +187,7 @@ def relative_attention(q: Tensor,
             rel_w = _per_head(rel_w, N) * scale[1].view(N, 1, 1)
     if rel_h is None:
         return sdpa_attention(qc, k, v)
+    chosen = kernel == 'auto' and _DEFAULT_KERNEL == 'auto'
     if kernel == 'auto':
         kernel = _DEFAULT_KERNEL if _DEFAULT_KERNEL != 'auto' else auto_kernel(q.device)
     if kernel == 'sdpa':
@@ -177,5 +196,7 @@ def relative_attention(q: Tensor,
     if kernel == 'ext' and not tracing():
         return ext_relative_attention(qc, q, k, v, rel_h, rel_w, size)
     if kernel == 'flex' and not tracing():
+        if chosen:
+            return _flex_or_fallback(qc, q, k, v, rel_h, rel_w, size, block_elements)
         return flex_relative_attention(qc, q, k, v, rel_h, rel_w, size)
     return chunked_relative_attention(qc, q, k, v, rel_h, rel_w, size, block_elements)
