@@ -19,9 +19,21 @@ Two implementations of the same numbers:
 - ``fused``: never keeps an ``(HW)^2`` tensor in the autograd graph. The relative term
   factorises through the query-side tables ``QW[i, x] = q_i . r_W[x - x_i]`` (``HW x W``) and
   ``QH[i, y] = q_i . r_H[y - y_i]`` (``HW x H``): ``l_ij = q_i . k_j + QW[i, x_j] + QH[i, y_j]``.
-  Kernels that compute it (``ext_cpu.py``, the compiled CPU one, is described there):
+  Kernels that compute it; ``kernel='auto'`` takes ``'ext'`` on CPU where it is built,
+  ``'flex'`` on CUDA where FlexAttention runs, ``'chunked'`` otherwise
+  (:func:`auto_kernel`; :func:`default_attn_kernel` switches the default):
 
-  * ``'chunked'`` (default): a custom autograd Function that walks over blocks of queries (and
+  * ``'ext'`` (``ext_cpu.py`` over ``mmattn/ops/csrc/rel_attn.cpp``; default on CPU): the
+    compiled kernel. Queries in blocks from one image row, so the row term of every query in
+    the block is one table lookup per key row and the column term a contiguous slice of
+    ``QW``; key tiles of whole image rows; content logits by GEMM, the two table terms added
+    in the pass that takes the row maximum, online softmax (FlashAttention), one GEMM for
+    ``P v``; backward recomputes ``P`` from the saved log-sum-exp. Saves the inputs, the
+    output and one float per query: the memory of plain attention. Float32 uses
+    register-blocked GEMMs for heads whose widths are not multiples of 16 (AA's 20/2), BLAS
+    otherwise; float64 (tests) BLAS.
+  * ``'chunked'`` (default where ``'ext'`` is not built, and on CUDA without FlexAttention): a
+    custom autograd Function that walks over blocks of queries (and
     heads), builds each block's QW/QH from its queries and the tables, its logits, softmax and
     output, and saves only its inputs and output; backward recomputes each block
     (FlashAttention-style recomputation, written with batched matmuls so that it runs on CPU,
@@ -61,8 +73,11 @@ The files, and which user path each serves:
   the tests' reference for every fused result.
 - ``logit_norm.py``: the BatchNorm folding, which only LESA's detection encoding needs (its
   ``bn_similarity``); AA has no logit norm.
-- ``chunked.py``: the default fused kernel (LESA detection and AA with relative tables, on CPU
-  and GPU).
+- ``ext_cpu.py``: the default fused kernel on CPU (LESA detection and AA with relative
+  tables), where ``make install`` built ``mmattn._ext`` (``mmattn.ops.ext_status()`` says).
+- ``chunked.py``: the pure-PyTorch fused kernel: CPU without the extension, CUDA without
+  FlexAttention, and every traced graph (compile, export).
+- ``flex.py``: the default fused kernel on CUDA (FlexAttention).
 - ``sdpa.py``: attention without a position term (AA ``pos_enc='none'``/``'sine'``/
   ``'coordconv'``), and the ``kernel='sdpa'`` variant of the relative path, kept as the
   fused option that reaches the GPU flash kernels (not measured on a GPU here; nothing selects
