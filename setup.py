@@ -48,11 +48,14 @@ def ext_modules():
                 warnings.warn(f'mmattn: building {ext.name} failed ({e}); the package runs '
                               'with its pure-PyTorch kernels')
 
-    args = ['-O3', '-fopenmp-simd', '-fno-math-errno', '-fno-trapping-math']
+    # -fopenmp: at::parallel_for is inline OpenMP; without it the kernels run on one thread
+    # whatever torch.set_num_threads says (libgomp.so.1 resolves to the one torch loads)
+    args = ['-O3', '-fopenmp', '-fno-math-errno', '-fno-trapping-math']
     if os.environ.get('MMATTN_EXT_NATIVE', '1') != '0':
         args.append('-march=native')  # built where it runs (make install), like a source build
     sources = sorted(glob.glob(osp.join('mmattn', 'ops', 'csrc', '*.cpp')))
-    ext = CppExtension('mmattn._ext', sources, extra_compile_args=args)
+    ext = CppExtension('mmattn._ext', sources, extra_compile_args=args,
+                       extra_link_args=['-fopenmp'])
     return [ext], {'build_ext': OptionalBuildExt.with_options(use_ninja=False)}
 
 
