@@ -21,7 +21,7 @@ import sys
 import time
 import warnings
 
-__all__ = ['quiet', 'quiet_mmengine', 'Progress', 'repo_root']
+__all__ = ['outfile', 'quiet', 'quiet_mmengine', 'Progress', 'repo_root']
 
 # loggers that print at INFO while models are built (mmengine's registry and init messages)
 _LIBRARY_LOGGERS = ('mmengine', 'mmdet', 'mmseg', 'mmpretrain', 'mmcv', 'mmattn')
@@ -30,6 +30,12 @@ _LIBRARY_LOGGERS = ('mmengine', 'mmdet', 'mmseg', 'mmpretrain', 'mmcv', 'mmattn'
 def repo_root():
     """The repository (the folder above ``mmattn/``): tools resolve configs against it."""
     return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def outfile(path):
+    """``path`` of an output file, its folder created (``--json work_dirs/bench/x.json``)."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    return path
 
 
 

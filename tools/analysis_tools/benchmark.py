@@ -137,6 +137,7 @@ def check_cases(args):
 def write_outputs(args, start, t0, command, results, final):
     """The JSON and markdown files (after every size and at the end); the summary header."""
     from mmattn.analysis.bench_report import format_table, ratio_table
+    from mmattn.analysis.cli import outfile
     from mmattn.analysis.bench_run import load_average
     end_load = load_average()
     clock = ('CPU time per step (time.process_time)' if args.clock == 'cpu'
@@ -150,22 +151,16 @@ def write_outputs(args, start, t0, command, results, final):
     sizes = '; '.join(f'{k}: {v["repeats"]} timed round(s), load {v["load_start"]} -> '
                       f'{v["load_end"]}, {v["seconds"]} s' for k, v in args.size_info.items())
     if args.json:
-        with open(_outfile(args.json), 'w') as f:
+        with open(outfile(args.json), 'w') as f:
             json.dump(dict(machine=start, end_load=end_load, command=command,
                            sizes=args.size_info, complete=final, results=results), f, indent=1)
     if args.markdown:
-        with open(_outfile(args.markdown), 'w') as f:
+        with open(outfile(args.markdown), 'w') as f:
             f.write(f'`{command}`\n\n{start["machine"]}\n\n{header}\n\nPer size: {sizes}\n\n'
                     + ('' if final else '(partial: the run is still going)\n\n')
                     + f'Ratios to ResNet-50:\n\n{ratio_table(results)}\n\n'
                     f'Absolute figures:\n\n{format_table(results, markdown=True)}\n')
     return header
-
-
-def _outfile(path):
-    """``path``, its folder created (``work_dirs/...``)."""
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    return path
 
 
 def main(argv=None):

@@ -78,16 +78,11 @@ def parse_args(argv=None):
     return args
 
 
-def _outfile(path):
-    """``path``, its folder created (``work_dirs/...``)."""
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    return path
-
-
 def main(argv=None):
     args = parse_args(argv)
     sys.path.insert(0, REPO)
     from mmattn.analysis import quiet
+    from mmattn.analysis.cli import outfile
     quiet(args.verbose)
     import torch
 
@@ -161,10 +156,10 @@ def main(argv=None):
     text = '\n'.join(out)
     print(text)
     if args.markdown:
-        with open(_outfile(args.markdown), 'w') as f:
+        with open(outfile(args.markdown), 'w') as f:
             f.write('\n\n'.join(head) + '\n' + text + '\n')
     if args.json:
-        with open(_outfile(args.json), 'w') as f:
+        with open(outfile(args.json), 'w') as f:
             json.dump(dict(machine=head, rounds=args.rounds, threads=args.threads,
                            kernels=args.kernels,
                            times=[dict(row=e['row']._asdict(), threads=e['threads'],

@@ -68,13 +68,94 @@ inline void add_tables(T* s, int64_t ld, int64_t nq, int64_t nr, int64_t W, int6
   }
 }
 
+// The per-tile products of the walk, in two flavours. Both compute, for a block of nq queries
+// and a tile of nk keys (row-major, ``ld`` floats per logit row):
+//   logits: S = Qc K^T          pv: O += P V          dp: dP = dO V^T
+//   dv: dV += P^T dO             dk: dK += dS^T Qc     dq: dQc += dS K
+// ``Blas`` calls BLAS for each (any dtype; ld = nk). ``Small`` (float32) uses the
+// register-blocked kernels of small_gemm.h on tiles transposed into zero-padded buffers
+// (ld = nk rounded up to 16), for heads whose widths make BLAS spend its time packing.
 template <typename T>
+struct Blas {
+  int64_t d, e;
+  Blas(int64_t d_, int64_t e_, int64_t /*QB*/, int64_t /*NK*/) : d(d_), e(e_) {}
+  static int64_t ld(int64_t nk) { return nk; }
+  void block(const T*, const T*, int64_t) {}
+  void tile(const T*, const T*, int64_t) {}
+  void logits(int64_t nq, int64_t nk, const T* Qc, const T* K, T* S) {
+    gemm_rm(false, true, nq, nk, d, T(1), Qc, d, K, d, T(0), S, nk);
+  }
+  void pv(int64_t nq, int64_t nk, const T* P, const T* V, T* O) {
+    gemm_rm(false, false, nq, e, nk, T(1), P, nk, V, e, T(1), O, e);
+  }
+  void dp(int64_t nq, int64_t nk, const T* dO, const T* V, T* DP) {
+    gemm_rm(false, true, nq, nk, e, T(1), dO, e, V, e, T(0), DP, nk);
+  }
+  void dv(int64_t nq, int64_t nk, const T* P, const T* dO, T* dV) {
+    gemm_rm(true, false, nk, e, nq, T(1), P, nk, dO, e, T(1), dV, e);
+  }
+  void dk(int64_t nq, int64_t nk, const T* DS, const T* Qc, T* dK) {
+    gemm_rm(true, false, nk, d, nq, T(1), DS, nk, Qc, d, T(1), dK, d);
+  }
+  void dq(int64_t nq, int64_t nk, const T* DS, const T* K, T* dQ) {
+    gemm_rm(false, false, nq, d, nk, T(1), DS, nk, K, d, T(1), dQ, d);
+  }
+};
+
+struct Small {
+  int64_t d, e;
+  std::vector<float> KT, VT, dKT, dVT, QcT, dOT;
+  Small(int64_t d_, int64_t e_, int64_t QB, int64_t NK)
+      : d(d_), e(e_), KT(d_ * ld(NK)), VT(e_ * ld(NK)), dKT(d_ * ld(NK)), dVT(e_ * ld(NK)),
+        QcT(d_ * QB), dOT(e_ * QB) {}
+  static int64_t ld(int64_t nk) { return (nk + sg::VL - 1) / sg::VL * sg::VL; }
+  // backward: the block's queries and output gradients transposed (the dK, dV products)
+  void block(const float* Qc, const float* dO, int64_t nq) {
+    sg::transpose_pad(Qc, nq, d, QcT.data(), nq);
+    if (dO) sg::transpose_pad(dO, nq, e, dOT.data(), nq);
+  }
+  // the tile's keys (and values: for narrow values, and the dP product) transposed
+  void tile(const float* K, const float* V, int64_t nk) {
+    sg::transpose_pad(K, nk, d, KT.data(), ld(nk));
+    if (V) sg::transpose_pad(V, nk, e, VT.data(), ld(nk));
+  }
+  void logits(int64_t nq, int64_t nk, const float* Qc, const float*, float* S) {
+    sg::gemm_vn(nq, ld(nk), d, Qc, d, KT.data(), ld(nk), S, ld(nk), false);
+  }
+  void pv(int64_t nq, int64_t nk, const float* P, const float* V, float* O) {
+    if (e % sg::VL == 0)  // wide values: vectorised over e, V read in place
+      sg::gemm_vn(nq, e, nk, P, ld(nk), V, e, O, e, true);
+    else  // narrow values (AA: 2 per head): dot products over the keys
+      sg::gemm_dot(nq, e, ld(nk), P, ld(nk), VT.data(), ld(nk), O, e, true);
+  }
+  void dp(int64_t nq, int64_t nk, const float* dO, const float*, float* DP) {
+    sg::gemm_vn(nq, ld(nk), e, dO, e, VT.data(), ld(nk), DP, ld(nk), false);
+  }
+  void dv(int64_t nq, int64_t nk, const float* P, const float*, float* dV) {
+    sg::gemm_vn(e, ld(nk), nq, dOT.data(), nq, P, ld(nk), dVT.data(), ld(nk), false);
+    sg::add_transposed(dV, nk, e, dVT.data(), ld(nk));
+  }
+  void dk(int64_t nq, int64_t nk, const float* DS, const float*, float* dK) {
+    sg::gemm_vn(d, ld(nk), nq, QcT.data(), nq, DS, ld(nk), dKT.data(), ld(nk), false);
+    sg::add_transposed(dK, nk, d, dKT.data(), ld(nk));
+  }
+  void dq(int64_t nq, int64_t nk, const float* DS, const float* K, float* dQ) {
+    if (d % sg::VL == 0)
+      sg::gemm_vn(nq, d, nk, DS, ld(nk), K, d, dQ, d, true);
+    else
+      sg::gemm_dot(nq, d, ld(nk), DS, ld(nk), KT.data(), ld(nk), dQ, d, true);
+  }
+};
+
+template <typename T, typename Products>
 void fwd_impl(const T* qc, const T* qr, const T* k, const T* v, const T* rh, const T* rw,
               T* out, T* lse, int64_t G, int64_t H, int64_t W, int64_t d, int64_t e) {
   const Plan p(H, W);
   const int64_t L = p.L, W2 = p.W2, H2 = p.H2, QB = p.QB, nxb = p.nxb, R = p.R;
   at::parallel_for(0, G * H * nxb, 1, [&](int64_t b0, int64_t b1) {
-    std::vector<T> S(QB * R * W), CW(QB * W2), CH(QB * H2), O(QB * e), m(QB), l(QB), mx(QB);
+    Products prod(d, e, QB, R * W);
+    std::vector<T> S(QB * Products::ld(R * W)), CW(QB * W2), CH(QB * H2), O(QB * e), m(QB),
+        l(QB), mx(QB);
     for (int64_t b = b0; b < b1; ++b) {
       const int64_t g = b / (H * nxb), rem = b % (H * nxb);
       const int64_t y = rem / nxb, x0 = (rem % nxb) * QB, nq = std::min(QB, W - x0);
@@ -89,12 +170,15 @@ void fwd_impl(const T* qc, const T* qr, const T* k, const T* v, const T* rh, con
       std::fill(l.begin(), l.end(), T(0));
       std::fill(O.begin(), O.end(), T(0));
       for (int64_t r0 = 0; r0 < H; r0 += R) {
-        const int64_t nr = std::min(R, H - r0), nk = nr * W;
+        const int64_t nr = std::min(R, H - r0), nk = nr * W, ld = Products::ld(nk);
+        const T* Kt = Kg + r0 * W * d;
+        const T* Vt = Vg + r0 * W * e;
         T* s = S.data();
-        gemm_rm(false, true, nq, nk, d, T(1), Qc, d, Kg + r0 * W * d, d, T(0), s, nk);
-        add_tables(s, nk, nq, nr, W, H, y, x0, r0, CH.data(), H2, CW.data(), W2, mx.data());
+        prod.tile(Kt, e % sg::VL ? Vt : nullptr, nk);  // V^T: narrow values only
+        prod.logits(nq, nk, Qc, Kt, s);
+        add_tables(s, ld, nq, nr, W, H, y, x0, r0, CH.data(), H2, CW.data(), W2, mx.data());
         for (int64_t i = 0; i < nq; ++i) {
-          T* si = s + i * nk;
+          T* si = s + i * ld;
           const T mnew = std::max(m[i], mx[i]);
           const T alpha = std::exp(m[i] - mnew);
           T sum = 0;
@@ -104,6 +188,7 @@ void fwd_impl(const T* qc, const T* qr, const T* k, const T* v, const T* rh, con
             si[j] = pj;
             sum += pj;
           }
+          for (int64_t j = nk; j < ld; ++j) si[j] = T(0);
           l[i] = l[i] * alpha + sum;
           if (alpha != T(1)) {
             T* oi = O.data() + i * e;
@@ -111,7 +196,7 @@ void fwd_impl(const T* qc, const T* qr, const T* k, const T* v, const T* rh, con
           }
           m[i] = mnew;
         }
-        gemm_rm(false, false, nq, e, nk, T(1), s, nk, Vg + r0 * W * e, e, T(1), O.data(), e);
+        prod.pv(nq, nk, s, Vt, O.data());
       }
       T* og = out + (g * L + i0) * e;
       T* lg = lse + g * L + i0;
@@ -124,14 +209,16 @@ void fwd_impl(const T* qc, const T* qr, const T* k, const T* v, const T* rh, con
   });
 }
 
-template <typename T>
+template <typename T, typename Products>
 void bwd_impl(const T* dout, const T* qc, const T* qr, const T* k, const T* v, const T* rh,
               const T* rw, const T* out, const T* lse, T* dqc, T* dqr, T* dk, T* dv, T* drh,
               T* drw, int64_t G, int64_t H, int64_t W, int64_t d, int64_t e) {
   const Plan p(H, W);
   const int64_t L = p.L, W2 = p.W2, H2 = p.H2, QB = p.QB, nxb = p.nxb, R = p.R;
   at::parallel_for(0, G, 1, [&](int64_t g0, int64_t g1) {
-    std::vector<T> S(QB * R * W), DS(QB * R * W), CW(QB * W2), CH(QB * H2), dCW(QB * W2),
+    Products prod(d, e, QB, R * W);
+    const int64_t LD = Products::ld(R * W);
+    std::vector<T> S(QB * LD), DS(QB * LD), CW(QB * W2), CH(QB * H2), dCW(QB * W2),
         dCH(QB * H2), delta(QB), mx(QB);
     for (int64_t g = g0; g < g1; ++g) {
       const T* Kg = k + g * L * d;
@@ -158,22 +245,26 @@ void bwd_impl(const T* dout, const T* qc, const T* qr, const T* k, const T* v, c
             for (int64_t c = 0; c < e; ++c) acc += dO[i * e + c] * Oi[i * e + c];
             delta[i] = acc;
           }
+              prod.block(Qc, dO, nq);
           gemm_rm(false, true, nq, W2, d, T(1), Qr, d, rwg, d, T(0), CW.data(), W2);
           gemm_rm(false, true, nq, H2, d, T(1), Qr, d, rhg, d, T(0), CH.data(), H2);
           std::fill(dCW.begin(), dCW.end(), T(0));
           std::fill(dCH.begin(), dCH.end(), T(0));
           std::fill(dQc, dQc + nq * d, T(0));
           for (int64_t r0 = 0; r0 < H; r0 += R) {
-            const int64_t nr = std::min(R, H - r0), nk = nr * W;
+            const int64_t nr = std::min(R, H - r0), nk = nr * W, ld = Products::ld(nk);
+            const T* Kt = Kg + r0 * W * d;
+            const T* Vt = Vg + r0 * W * e;
             T* s = S.data();
             T* ds = DS.data();
-            gemm_rm(false, true, nq, nk, d, T(1), Qc, d, Kg + r0 * W * d, d, T(0), s, nk);
-            add_tables(s, nk, nq, nr, W, H, y, x0, r0, CH.data(), H2, CW.data(), W2, mx.data());
-            // dP = dO V^T
-            gemm_rm(false, true, nq, nk, e, T(1), dO, e, Vg + r0 * W * e, e, T(0), ds, nk);
+            prod.tile(Kt, Vt, nk);
+            prod.logits(nq, nk, Qc, Kt, s);
+            add_tables(s, ld, nq, nr, W, H, y, x0, r0, CH.data(), H2, CW.data(), W2,
+                       mx.data());
+            prod.dp(nq, nk, dO, Vt, ds);
             for (int64_t i = 0; i < nq; ++i) {
-              T* si = s + i * nk;
-              T* dsi = ds + i * nk;
+              T* si = s + i * ld;
+              T* dsi = ds + i * ld;
               const T li = lsei[i], di = delta[i];
 #pragma omp simd
               for (int64_t j = 0; j < nk; ++j) {
@@ -181,6 +272,7 @@ void bwd_impl(const T* dout, const T* qc, const T* qr, const T* k, const T* v, c
                 si[j] = pj;
                 dsi[j] = pj * (dsi[j] - di);
               }
+              for (int64_t j = nk; j < ld; ++j) si[j] = dsi[j] = T(0);
               T* cwd = dCW.data() + i * W2 + (W - 1 - (x0 + i));
               T* chd = dCH.data() + i * H2 + (H - 1 - y);
               for (int64_t rr = 0; rr < nr; ++rr) {
@@ -194,187 +286,18 @@ void bwd_impl(const T* dout, const T* qc, const T* qr, const T* k, const T* v, c
                 chd[r0 + rr] += rs;
               }
             }
-            // dV += P^T dO, dQc += dS K, dK += dS^T Qc
-            gemm_rm(true, false, nk, e, nq, T(1), s, nk, dO, e, T(1), dVg + r0 * W * e, e);
-            gemm_rm(false, false, nq, d, nk, T(1), ds, nk, Kg + r0 * W * d, d, T(1), dQc, d);
-            gemm_rm(true, false, nk, d, nq, T(1), ds, nk, Qc, d, T(1), dKg + r0 * W * d, d);
+            prod.dv(nq, nk, s, dO, dVg + r0 * W * e);
+            prod.dk(nq, nk, ds, Qc, dKg + r0 * W * d);
+            prod.dq(nq, nk, ds, Kt, dQc);
           }
-          // dQr = dCW rel_w + dCH rel_h; d rel_w += dCW^T Qr; d rel_h += dCH^T Qr
-          T* dQr = dqr ? dqr + (g * L + i0) * d : dQc;  // no qr: its gradient joins dqc
+          // dQr = dCW rel_w + dCH rel_h (into dQc without a separate qr); d rel_w += dCW^T Qr;
+          // d rel_h += dCH^T Qr
+          T* dQr = dqr ? dqr + (g * L + i0) * d : dQc;
           gemm_rm(false, false, nq, d, W2, T(1), dCW.data(), W2, rwg, d, T(dqr ? 0 : 1), dQr,
                   d);
           gemm_rm(false, false, nq, d, H2, T(1), dCH.data(), H2, rhg, d, T(1), dQr, d);
           gemm_rm(true, false, W2, d, nq, T(1), dCW.data(), W2, Qr, d, T(1), drw + g * W2 * d, d);
           gemm_rm(true, false, H2, d, nq, T(1), dCH.data(), H2, Qr, d, T(1), drh + g * H2 * d, d);
-        }
-      }
-    }
-  });
-}
-
-inline int64_t round16(int64_t n) { return (n + 15) / 16 * 16; }
-
-// float32: the same walk with the register-blocked GEMMs of small_gemm.h for the per-tile
-// products (BLAS only for the per-block tables), key/value tiles transposed into
-// zero-padded buffers of a multiple of 16 keys.
-void fwd_f32(const float* qc, const float* qr, const float* k, const float* v, const float* rh,
-             const float* rw, float* out, float* lse, int64_t G, int64_t H, int64_t W,
-             int64_t d, int64_t e) {
-  const Plan p(H, W);
-  const int64_t L = p.L, W2 = p.W2, H2 = p.H2, QB = p.QB, nxb = p.nxb, R = p.R;
-  const int64_t NKP = round16(R * W);
-  at::parallel_for(0, G * H * nxb, 1, [&](int64_t b0, int64_t b1) {
-    std::vector<float> S(QB * NKP), KT(d * NKP), VT(e * NKP), CW(QB * W2), CH(QB * H2),
-        O(QB * e), m(QB), l(QB), mx(QB);
-    for (int64_t b = b0; b < b1; ++b) {
-      const int64_t g = b / (H * nxb), rem = b % (H * nxb);
-      const int64_t y = rem / nxb, x0 = (rem % nxb) * QB, nq = std::min(QB, W - x0);
-      const int64_t i0 = y * W + x0;
-      const float* Qc = qc + (g * L + i0) * d;
-      const float* Qr = qr + (g * L + i0) * d;
-      const float* Kg = k + g * L * d;
-      const float* Vg = v + g * L * e;
-      gemm_rm(false, true, nq, W2, d, 1.f, Qr, d, rw + g * W2 * d, d, 0.f, CW.data(), W2);
-      gemm_rm(false, true, nq, H2, d, 1.f, Qr, d, rh + g * H2 * d, d, 0.f, CH.data(), H2);
-      std::fill(m.begin(), m.end(), -std::numeric_limits<float>::infinity());
-      std::fill(l.begin(), l.end(), 0.f);
-      std::fill(O.begin(), O.end(), 0.f);
-      for (int64_t r0 = 0; r0 < H; r0 += R) {
-        const int64_t nr = std::min(R, H - r0), nk = nr * W, nkp = round16(nk);
-        float* s = S.data();
-        sg::transpose_pad(Kg + r0 * W * d, nk, d, KT.data(), nkp);
-        sg::gemm_vn(nq, nkp, d, Qc, d, KT.data(), nkp, s, nkp, false);
-        add_tables(s, nkp, nq, nr, W, H, y, x0, r0, CH.data(), H2, CW.data(), W2, mx.data());
-        for (int64_t i = 0; i < nq; ++i) {
-          float* si = s + i * nkp;
-          const float mnew = std::max(m[i], mx[i]);
-          const float alpha = std::exp(m[i] - mnew);
-          float sum = 0;
-#pragma omp simd reduction(+ : sum)
-          for (int64_t j = 0; j < nk; ++j) {
-            const float pj = exp_softmax(si[j] - mnew);
-            si[j] = pj;
-            sum += pj;
-          }
-          for (int64_t j = nk; j < nkp; ++j) si[j] = 0.f;
-          l[i] = l[i] * alpha + sum;
-          if (alpha != 1.f) {
-            float* oi = O.data() + i * e;
-            for (int64_t c = 0; c < e; ++c) oi[c] *= alpha;
-          }
-          m[i] = mnew;
-        }
-        if (e % sg::VL == 0) {  // wide values: vectorised over e, V read in place
-          sg::gemm_vn(nq, e, nk, s, nkp, Vg + r0 * W * e, e, O.data(), e, true);
-        } else {  // narrow values (AA: 2 per head): dot products over the keys
-          sg::transpose_pad(Vg + r0 * W * e, nk, e, VT.data(), nkp);
-          sg::gemm_dot(nq, e, nkp, s, nkp, VT.data(), nkp, O.data(), e, true);
-        }
-      }
-      float* og = out + (g * L + i0) * e;
-      float* lg = lse + g * L + i0;
-      for (int64_t i = 0; i < nq; ++i) {
-        const float inv = 1.f / l[i];
-        for (int64_t c = 0; c < e; ++c) og[i * e + c] = O[i * e + c] * inv;
-        lg[i] = m[i] + std::log(l[i]);
-      }
-    }
-  });
-}
-
-void bwd_f32(const float* dout, const float* qc, const float* qr, const float* k,
-             const float* v, const float* rh, const float* rw, const float* out,
-             const float* lse, float* dqc, float* dqr, float* dk, float* dv, float* drh,
-             float* drw, int64_t G, int64_t H, int64_t W, int64_t d, int64_t e) {
-  const Plan p(H, W);
-  const int64_t L = p.L, W2 = p.W2, H2 = p.H2, QB = p.QB, nxb = p.nxb, R = p.R;
-  const int64_t NKP = round16(R * W);
-  at::parallel_for(0, G, 1, [&](int64_t g0, int64_t g1) {
-    std::vector<float> S(QB * NKP), DS(QB * NKP), KT(d * NKP), VT(e * NKP), dKT(d * NKP),
-        dVT(e * NKP), QcT(d * QB), dOT(e * QB), CW(QB * W2), CH(QB * H2), dCW(QB * W2),
-        dCH(QB * H2), delta(QB), mx(QB);
-    for (int64_t g = g0; g < g1; ++g) {
-      const float* Kg = k + g * L * d;
-      const float* Vg = v + g * L * e;
-      const float* rhg = rh + g * H2 * d;
-      const float* rwg = rw + g * W2 * d;
-      float* dKg = dk + g * L * d;
-      float* dVg = dv + g * L * e;
-      std::fill(dKg, dKg + L * d, 0.f);
-      std::fill(dVg, dVg + L * e, 0.f);
-      std::fill(drh + g * H2 * d, drh + (g + 1) * H2 * d, 0.f);
-      std::fill(drw + g * W2 * d, drw + (g + 1) * W2 * d, 0.f);
-      for (int64_t y = 0; y < H; ++y) {
-        for (int64_t xb = 0; xb < nxb; ++xb) {
-          const int64_t x0 = xb * QB, nq = std::min(QB, W - x0), i0 = y * W + x0;
-          const float* Qc = qc + (g * L + i0) * d;
-          const float* Qr = qr + (g * L + i0) * d;
-          const float* dO = dout + (g * L + i0) * e;
-          const float* Oi = out + (g * L + i0) * e;
-          const float* lsei = lse + g * L + i0;
-          float* dQc = dqc + (g * L + i0) * d;
-          for (int64_t i = 0; i < nq; ++i) {
-            float acc = 0;
-            for (int64_t c = 0; c < e; ++c) acc += dO[i * e + c] * Oi[i * e + c];
-            delta[i] = acc;
-          }
-          sg::transpose_pad(Qc, nq, d, QcT.data(), nq);
-          sg::transpose_pad(dO, nq, e, dOT.data(), nq);
-          gemm_rm(false, true, nq, W2, d, 1.f, Qr, d, rwg, d, 0.f, CW.data(), W2);
-          gemm_rm(false, true, nq, H2, d, 1.f, Qr, d, rhg, d, 0.f, CH.data(), H2);
-          std::fill(dCW.begin(), dCW.end(), 0.f);
-          std::fill(dCH.begin(), dCH.end(), 0.f);
-          std::fill(dQc, dQc + nq * d, 0.f);
-          for (int64_t r0 = 0; r0 < H; r0 += R) {
-            const int64_t nr = std::min(R, H - r0), nk = nr * W, nkp = round16(nk);
-            float* s = S.data();
-            float* ds = DS.data();
-            sg::transpose_pad(Kg + r0 * W * d, nk, d, KT.data(), nkp);
-            sg::transpose_pad(Vg + r0 * W * e, nk, e, VT.data(), nkp);
-            sg::gemm_vn(nq, nkp, d, Qc, d, KT.data(), nkp, s, nkp, false);
-            add_tables(s, nkp, nq, nr, W, H, y, x0, r0, CH.data(), H2, CW.data(), W2,
-                       mx.data());
-            sg::gemm_vn(nq, nkp, e, dO, e, VT.data(), nkp, ds, nkp, false);  // dP
-            for (int64_t i = 0; i < nq; ++i) {
-              float* si = s + i * nkp;
-              float* dsi = ds + i * nkp;
-              const float li = lsei[i], di = delta[i];
-#pragma omp simd
-              for (int64_t j = 0; j < nk; ++j) {
-                const float pj = exp_softmax(si[j] - li);
-                si[j] = pj;
-                dsi[j] = pj * (dsi[j] - di);
-              }
-              for (int64_t j = nk; j < nkp; ++j) si[j] = dsi[j] = 0.f;
-              float* cwd = dCW.data() + i * W2 + (W - 1 - (x0 + i));
-              float* chd = dCH.data() + i * H2 + (H - 1 - y);
-              for (int64_t rr = 0; rr < nr; ++rr) {
-                const float* dr = dsi + rr * W;
-                float rs = 0;
-#pragma omp simd reduction(+ : rs)
-                for (int64_t x = 0; x < W; ++x) {
-                  cwd[x] += dr[x];
-                  rs += dr[x];
-                }
-                chd[r0 + rr] += rs;
-              }
-            }
-            // dV += P^T dO, dK += dS^T Qc (both as transposed tiles), dQc += dS K
-            sg::gemm_vn(e, nkp, nq, dOT.data(), nq, s, nkp, dVT.data(), nkp, false);
-            sg::add_transposed(dVg + r0 * W * e, nk, e, dVT.data(), nkp);
-            sg::gemm_vn(d, nkp, nq, QcT.data(), nq, ds, nkp, dKT.data(), nkp, false);
-            sg::add_transposed(dKg + r0 * W * d, nk, d, dKT.data(), nkp);
-            if (d % sg::VL == 0)
-              sg::gemm_vn(nq, d, nk, ds, nkp, Kg + r0 * W * d, d, dQc, d, true);
-            else
-              sg::gemm_dot(nq, d, nkp, ds, nkp, KT.data(), nkp, dQc, d, true);
-          }
-          float* dQr = dqr ? dqr + (g * L + i0) * d : dQc;
-          const float beta = dqr ? 0.f : 1.f;
-          gemm_rm(false, false, nq, d, W2, 1.f, dCW.data(), W2, rwg, d, beta, dQr, d);
-          gemm_rm(false, false, nq, d, H2, 1.f, dCH.data(), H2, rhg, d, 1.f, dQr, d);
-          gemm_rm(true, false, W2, d, nq, 1.f, dCW.data(), W2, Qr, d, 1.f, drw + g * W2 * d, d);
-          gemm_rm(true, false, H2, d, nq, 1.f, dCH.data(), H2, Qr, d, 1.f, drh + g * H2 * d, d);
         }
       }
     }
@@ -431,12 +354,12 @@ std::tuple<at::Tensor, at::Tensor> rel_attn_fwd(const at::Tensor& qc_,
   auto out = at::empty({G, L, e}, qc.options());
   auto lse = at::empty({G, L}, qc.options());
   if (qc.scalar_type() == at::kFloat && small_gemms(gemm, d, e)) {
-    fwd_f32(qc.data_ptr<float>(), qr.data_ptr<float>(), k.data_ptr<float>(),
-            v.data_ptr<float>(), rh.data_ptr<float>(), rw.data_ptr<float>(),
-            out.data_ptr<float>(), lse.data_ptr<float>(), G, H, W, d, e);
+    fwd_impl<float, Small>(qc.data_ptr<float>(), qr.data_ptr<float>(), k.data_ptr<float>(),
+                           v.data_ptr<float>(), rh.data_ptr<float>(), rw.data_ptr<float>(),
+                           out.data_ptr<float>(), lse.data_ptr<float>(), G, H, W, d, e);
   } else {
     AT_DISPATCH_FLOATING_TYPES(qc.scalar_type(), "rel_attn_fwd", [&] {
-      fwd_impl<scalar_t>(qc.data_ptr<scalar_t>(), qr.data_ptr<scalar_t>(),
+      fwd_impl<scalar_t, Blas<scalar_t>>(qc.data_ptr<scalar_t>(), qr.data_ptr<scalar_t>(),
                          k.data_ptr<scalar_t>(), v.data_ptr<scalar_t>(),
                          rh.data_ptr<scalar_t>(), rw.data_ptr<scalar_t>(),
                          out.data_ptr<scalar_t>(), lse.data_ptr<scalar_t>(), G, H, W, d, e);
@@ -463,15 +386,15 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tenso
        drh = at::empty_like(rh), drw = at::empty_like(rw);
   auto dqr = shared ? at::empty({0}, qc.options()) : at::empty_like(qr);
   if (qc.scalar_type() == at::kFloat && small_gemms(gemm, d, e)) {
-    bwd_f32(dout.data_ptr<float>(), qc.data_ptr<float>(), qr.data_ptr<float>(),
-            k.data_ptr<float>(), v.data_ptr<float>(), rh.data_ptr<float>(),
-            rw.data_ptr<float>(), out.data_ptr<float>(), lse.data_ptr<float>(),
-            dqc.data_ptr<float>(), shared ? nullptr : dqr.data_ptr<float>(),
-            dk.data_ptr<float>(), dv.data_ptr<float>(), drh.data_ptr<float>(),
-            drw.data_ptr<float>(), G, H, W, d, e);
+    bwd_impl<float, Small>(dout.data_ptr<float>(), qc.data_ptr<float>(), qr.data_ptr<float>(),
+                           k.data_ptr<float>(), v.data_ptr<float>(), rh.data_ptr<float>(),
+                           rw.data_ptr<float>(), out.data_ptr<float>(), lse.data_ptr<float>(),
+                           dqc.data_ptr<float>(), shared ? nullptr : dqr.data_ptr<float>(),
+                           dk.data_ptr<float>(), dv.data_ptr<float>(), drh.data_ptr<float>(),
+                           drw.data_ptr<float>(), G, H, W, d, e);
   } else {
     AT_DISPATCH_FLOATING_TYPES(qc.scalar_type(), "rel_attn_bwd", [&] {
-      bwd_impl<scalar_t>(dout.data_ptr<scalar_t>(), qc.data_ptr<scalar_t>(),
+      bwd_impl<scalar_t, Blas<scalar_t>>(dout.data_ptr<scalar_t>(), qc.data_ptr<scalar_t>(),
                          qr.data_ptr<scalar_t>(), k.data_ptr<scalar_t>(),
                          v.data_ptr<scalar_t>(), rh.data_ptr<scalar_t>(),
                          rw.data_ptr<scalar_t>(), out.data_ptr<scalar_t>(),
