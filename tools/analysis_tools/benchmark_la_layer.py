@@ -16,11 +16,7 @@ warm-up round. Prints the CPU model, the thread count and, per comparison, lines
 """
 import argparse
 import os
-import platform
-import statistics
-import subprocess
 import sys
-import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 if REPO not in sys.path:
@@ -48,6 +44,7 @@ def parse_args(argv=None):
     p.add_argument('--no-backbone', action='store_true', help='the layer comparison only')
     p.add_argument('--repeat', type=int, default=5, help='timed rounds (default 5)')
     p.add_argument('--threads', type=int, default=1, help='torch threads (default 1)')
+    p.add_argument('--verbose', action='store_true', help='library logs at INFO')
     p.add_argument('--quick', action='store_true',
                    help='tiny sizes (layer 32 channels at 16x16/1, backbone 64x64/1), 2 rounds')
     args = p.parse_args(argv)
@@ -59,34 +56,11 @@ def parse_args(argv=None):
     return args
 
 
-def cpu_model():
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    return line.split(':', 1)[1].strip()
-    except OSError:
-        pass
-    try:
-        out = subprocess.run(['lscpu'], capture_output=True, text=True).stdout
-        for line in out.splitlines():
-            if line.startswith('Model name'):
-                return line.split(':', 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or 'unknown CPU'
-
-
 def interleaved(cases, repeat):
-    """Median CPU seconds per case: one warm-up round, then ``repeat`` rounds, case by case."""
-    times = {name: [] for name in cases}
-    for r in range(repeat + 1):
-        for name, step in cases.items():
-            t0 = time.process_time()
-            step()
-            if r:
-                times[name].append(time.process_time() - t0)
-    return {name: statistics.median(ts) for name, ts in times.items()}
+    """Median CPU seconds per case: one warm-up round, then ``repeat`` rounds, case by case
+    (:func:`mmattn.analysis.interleave.interleave`)."""
+    from mmattn.analysis.interleave import interleave
+    return {name: r['cpu'] for name, r in interleave(cases, repeat).items()}
 
 
 def fwd_bwd(model, x):
@@ -130,6 +104,9 @@ def report(title, med, base):
 
 def main(argv=None):
     args = parse_args(argv)
+    from mmattn.analysis import quiet
+    from mmattn.analysis.interleave import cpu_model
+    quiet(args.verbose)
     import torch
 
     from mmattn.models.layers.la_layer import LALayer

@@ -83,6 +83,7 @@ def parse_args(argv=None):
     p.add_argument('--batches', type=int, nargs='+', default=None,
                    help='backbone batch sizes (default 1 2; after the first only within '
                    '--budget-s)')
+    p.add_argument('--verbose', action='store_true', help='library logs at INFO')
     p.add_argument('--budget-s', type=float, default=420.0,
                    help='optional work (larger batches, the chunked kernel in backbones) is '
                    'skipped once the run has taken this long (default 420)')
@@ -92,7 +93,9 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     standin = install_mmcv_ops_standin()
+    from mmattn.analysis import quiet
     from mmattn.analysis.gpu_check import run
+    quiet(args.verbose)
     if standin:
         print('mmcv.ops: stand-in installed (mmcv without compiled ops)', flush=True)
     run(args.out, sections=args.sections, quick=args.quick, device=args.device,
