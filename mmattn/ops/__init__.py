@@ -19,11 +19,47 @@ from typing import Optional
 _STATE = {'loaded': None, 'module': None, 'reason': None}
 
 
+def _register_fakes():
+    """Shape-only ("fake") implementations of the compiled operators, so that code running a
+    model on fake or meta tensors (the FLOP counter, shape inference, torch.compile) passes
+    through them."""
+    import torch
+    if not hasattr(torch.library, 'register_fake'):
+        return
+
+    def fake(name):
+        return torch.library.register_fake(f'mmattn::{name}')
+
+    if hasattr(torch.ops.mmattn, 'rel_attn_fwd'):
+
+        @fake('rel_attn_fwd')
+        def _(qc, qr, k, v, rel_h, rel_w, H, W, gemm=0):
+            return qc.new_empty(qc.shape[:2] + v.shape[2:]), qc.new_empty(qc.shape[:2])
+
+        @fake('rel_attn_bwd')
+        def _(dout, qc, qr, k, v, rel_h, rel_w, out, lse, H, W, gemm=0):
+            dqr = qc.new_empty(0) if qr is None else torch.empty_like(qr)
+            return (torch.empty_like(qc), dqr, torch.empty_like(k), torch.empty_like(v),
+                    torch.empty_like(rel_h), torch.empty_like(rel_w))
+
+    if hasattr(torch.ops.mmattn, 'la_attn_fwd'):
+
+        @fake('la_attn_fwd')
+        def _(qkv, offsets, kernel_size, dilation, scale):
+            B, H, W, _, m, d = qkv.shape
+            return qkv.new_empty(B, H, W, m, d)
+
+        @fake('la_attn_bwd')
+        def _(dout, qkv, offsets, kernel_size, dilation, scale):
+            return qkv.new_empty(qkv.shape), offsets.new_empty(offsets.shape)
+
+
 def _load():
     if _STATE['loaded'] is None:
         try:
             _STATE['module'] = importlib.import_module('mmattn._ext')
             _STATE['loaded'] = True
+            _register_fakes()
         except (ImportError, OSError) as e:  # not built, or built for another torch
             _STATE['loaded'] = False
             _STATE['reason'] = (f'mmattn._ext is not importable ({type(e).__name__}: {e}); '

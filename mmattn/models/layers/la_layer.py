@@ -16,7 +16,7 @@ from torch.autograd.function import once_differentiable
 
 from ...ops import ext_available, ext_status
 from .attention import autocast_off, outside_autocast
-from .attention.common import tracing
+from .attention.common import shape_only, tracing
 from .base import AttnOperator, check_choice, check_int, check_number, register_operator, to_hw
 
 # Accepted values of every string option; the first one is the default.
@@ -430,7 +430,8 @@ class LALayer(AttnOperator):
                 raise ValueError("LALayer: sample_impl='ext' runs on CPU tensors; got "
                                  f"{x.device} (use 'auto' or 'grid_sample')")
             return True
-        return x.device.type == 'cpu' and ext_available(EXT_OP)
+        # shape-only runs (the FLOP counter) take the reference path, whose ops it counts
+        return x.device.type == 'cpu' and not shape_only(x) and ext_available(EXT_OP)
 
     def _attend_ext(self, x):
         """The default reading through the compiled kernel: the same numbers as grid_sample

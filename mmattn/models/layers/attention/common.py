@@ -52,3 +52,16 @@ def tracing() -> bool:
     count into the trace)."""
     return (torch.compiler.is_compiling() or torch.jit.is_tracing()
             or torch.onnx.is_in_onnx_export())
+
+
+def shape_only(x: Tensor) -> bool:
+    """Whether ``x`` carries shapes but no data (a ``meta`` tensor, or a fake tensor of
+    ``FakeTensorMode``: the FLOP counter, shape inference): operators then take their
+    reference paths, whose ops the counters know."""
+    if x.device.type == 'meta':
+        return True
+    try:
+        from torch._subclasses.fake_tensor import is_fake
+    except ImportError:  # pragma: no cover (older torch)
+        return False
+    return is_fake(x)
