@@ -176,11 +176,12 @@ def test_kernel_table_quick(tmp_path):
 
 
 def test_kernel_table_rows_and_options():
-    """The issue's rows; explicit skipped where its (HW)^2 tensors would not fit; bad rows."""
+    """The issue's rows (the kernel alone), then LESA's logit-norm row; explicit skipped where
+    its (HW)^2 tensors would not fit; bad rows."""
     from mmattn.analysis import bench_kernels as bk
-    assert [(r.size, r.dqk, r.dv) for r in bk.ROWS] == [
-        ((50, 84), 16, 32), ((64, 64), 16, 32), ((50, 84), 32, 64), ((100, 167), 16, 32),
-        ((100, 167), 20, 2)]
+    assert [(r.size, r.dqk, r.dv, r.norm) for r in bk.ROWS] == [
+        ((50, 84), 16, 32, None), ((64, 64), 16, 32, None), ((50, 84), 32, 64, None),
+        ((100, 167), 16, 32, None), ((100, 167), 20, 2, None), ((50, 84), 16, 32, 'bn')]
     skipped = bk.plan(bk.ROWS, bk.KERNELS, max_gib=8, device='cpu')
     assert [i for i in range(5) if skipped[i, 'explicit']] == [3, 4]
     assert not any(skipped[i, k] for i in range(5) for k in ('floor', 'chunked', 'sdpa'))
