@@ -67,9 +67,13 @@ def _load():
     return _STATE['loaded']
 
 
+def _disabled() -> bool:
+    return os.environ.get('MMATTN_DISABLE_EXT', '0') not in ('', '0')
+
+
 def ext_available(op: Optional[str] = None) -> bool:
     """Whether the compiled kernels can run (and, given ``op``, that operator exists)."""
-    if os.environ.get('MMATTN_DISABLE_EXT', '0') not in ('', '0'):
+    if _disabled():
         return False
     if not _load():
         return False
@@ -81,7 +85,7 @@ def ext_available(op: Optional[str] = None) -> bool:
 
 def ext_status() -> str:
     """One line saying whether the compiled kernels run here, and if not, why."""
-    if os.environ.get('MMATTN_DISABLE_EXT', '0') not in ('', '0'):
+    if _disabled():
         return 'compiled kernels off (MMATTN_DISABLE_EXT is set)'
     if not _load():
         return _STATE['reason']

@@ -163,29 +163,36 @@ def _traced_forward(qc, qr, k, v, rel_h, rel_w, H, W, block_elements):
     return torch.cat(row_blocks, 1) if len(row_blocks) > 1 else row_blocks[0]
 
 
+def flat_rows(x: Tensor, work: torch.dtype) -> Tensor:
+    """``(B, N, L, c)`` -> ``(B * N, L, c)``, contiguous, in ``work``: the fused kernels'
+    layout (one row per image and head)."""
+    B, N, L, c = x.shape
+    return x.to(work).reshape(B * N, L, c).contiguous()
+
+
+def head_tables(rel: Tensor, B: int, N: int, work: torch.dtype) -> Tensor:
+    """A relative table ``(2L-1, d)`` or per head ``(N, 2L-1, d)`` -> ``(B * N, 2L-1, d)``, one
+    per row of :func:`flat_rows`."""
+    rel = _per_head(rel, N).to(work)
+    return rel.expand(B, *rel.shape).reshape(B * N, *rel.shape[1:]).contiguous()
+
+
 def chunked_relative_attention(qc: Tensor, qr: Tensor, k: Tensor, v: Tensor, rel_h: Tensor,
                                rel_w: Tensor, size: Tuple[int, int],
                                block_elements: Optional[int] = None) -> Tensor:
     """Fused kernel ``'chunked'``: q/k/v ``(B, N, L, *)``, tables ``(2L-1, d)`` or per head
     ``(N, 2L-1, d)``; returns ``(B, N, L, e)``."""
-    B, N, L, d = qc.shape
+    B, N, L, _ = qc.shape
     e = v.shape[-1]
     H, W = size
     dtype = qc.dtype
     # Half-precision logits would overflow/round in exp; the blocks are small, so run fp32.
     work = torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
-    G = B * N
     if block_elements is None and not tracing():
         block_elements = BLOCK_ELEMENTS.get(qc.device.type, BLOCK_ELEMENTS['cuda'])
 
-    def flat(x, c):
-        return x.to(work).reshape(G, L, c).contiguous()
-
-    def heads(rel):
-        rel = _per_head(rel, N).to(work)
-        return rel.expand(B, *rel.shape).reshape(G, *rel.shape[1:]).contiguous()
-
-    args = (flat(qc, d), flat(qr, d), flat(k, d), flat(v, e), heads(rel_h), heads(rel_w), H, W)
+    args = (flat_rows(qc, work), flat_rows(qr, work), flat_rows(k, work), flat_rows(v, work),
+            head_tables(rel_h, B, N, work), head_tables(rel_w, B, N, work), H, W)
     if tracing():
         out = _traced_forward(*args, block_elements or TRACE_BLOCK_ELEMENTS)
     else:

@@ -14,7 +14,7 @@ from torch.autograd.function import once_differentiable
 
 from ....ops import ext_available, ext_status
 from .common import autocast_off
-from .logit_norm import _per_head
+from .chunked import flat_rows, head_tables
 
 EXT_OP = 'rel_attn_fwd'
 # The float32 kernel's GEMMs (rel_attn.cpp, small_gemms): 'auto' (register-blocked kernels for
@@ -66,22 +66,13 @@ def ext_relative_attention(qc: Tensor, qr: Tensor, k: Tensor, v: Tensor, rel_h: 
         raise RuntimeError(f"attention kernel 'ext' is not available: {ext_status()}")
     if qc.device.type != 'cpu':
         raise ValueError(f"attention kernel 'ext' runs on CPU tensors; got {qc.device}")
-    B, N, L, d = qc.shape
+    B, N, L, _ = qc.shape
     e = v.shape[-1]
     H, W = size
     dtype = qc.dtype
     work = torch.float64 if dtype == torch.float64 else torch.float32
-    G = B * N
-
-    def flat(x, c):
-        return x.to(work).reshape(G, L, c).contiguous()
-
-    def heads(rel):
-        rel = _per_head(rel, N).to(work)
-        return rel.expand(B, *rel.shape).reshape(G, *rel.shape[1:]).contiguous()
-
-    qc_flat = flat(qc, d)
-    qr_flat = None if qr is qc else flat(qr, d)
-    out = _ExtRelAttention.apply(qc_flat, qr_flat, flat(k, d), flat(v, e), heads(rel_h),
-                                 heads(rel_w), H, W, _gemm_choice())
+    qr_flat = None if qr is qc else flat_rows(qr, work)
+    out = _ExtRelAttention.apply(flat_rows(qc, work), qr_flat, flat_rows(k, work),
+                                 flat_rows(v, work), head_tables(rel_h, B, N, work),
+                                 head_tables(rel_w, B, N, work), H, W, _gemm_choice())
     return out.view(B, N, L, e).to(dtype)
